@@ -1,0 +1,72 @@
+# RDP Doctor: `make run` serves the portal with a private PostgreSQL and a local agent;
+# `make test` runs every test. Both install what is missing first; a second run is fast.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+WASM_BINDGEN_VERSION := 0.2.130
+WASM_TARGET := wasm32-unknown-unknown
+SITE_PKG := target/site/pkg
+OUTPUT_NAME := rdp_doctor
+CARGO ?= cargo
+# Quiet cargo in CI logs; the summary lines of each test binary still print.
+CARGO_TEST_FLAGS ?=
+
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help run test setup setup-run setup-test build site lint fmt test-rust test-e2e clean-site
+
+help:
+	@echo "make run   - set up what is missing, build, and serve RDP Doctor at http://127.0.0.1:3000"
+	@echo "make test  - set up what is missing, build, lint, and run every test"
+
+## ---- set-up (idempotent) -------------------------------------------------------------
+
+setup-run:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test
+
+## ---- build ------------------------------------------------------------------------------
+
+build:
+	$(CARGO) build -p server -p agent-client
+
+# The WebAssembly bundle that hydrates the portal, and its stylesheet.
+site:
+	$(CARGO) build -p app --lib --target $(WASM_TARGET) --features hydrate
+	@mkdir -p $(SITE_PKG)
+	@if [ ! -f $(SITE_PKG)/$(OUTPUT_NAME)_bg.wasm ] || [ target/$(WASM_TARGET)/debug/app.wasm -nt $(SITE_PKG)/$(OUTPUT_NAME)_bg.wasm ]; then \
+		echo "wasm-bindgen -> $(SITE_PKG)"; \
+		wasm-bindgen --target web --no-typescript --out-dir $(SITE_PKG) --out-name $(OUTPUT_NAME) target/$(WASM_TARGET)/debug/app.wasm; \
+	fi
+	@cp style/main.css $(SITE_PKG)/$(OUTPUT_NAME).css
+
+## ---- run --------------------------------------------------------------------------------
+
+run: setup-run build site
+	@scripts/run-local.sh
+
+## ---- test -------------------------------------------------------------------------------
+
+test: setup-test lint build site test-rust test-e2e
+	@echo "make test: all checks passed"
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy -p server -p agent-client -p engine --all-targets -- -D warnings
+	$(CARGO) clippy -p app --features ssr --all-targets -- -D warnings
+	$(CARGO) clippy -p app --lib --features hydrate --target $(WASM_TARGET) -- -D warnings
+
+test-rust:
+	$(CARGO) test --workspace $(CARGO_TEST_FLAGS)
+
+test-e2e:
+	cd e2e && npx playwright test
+
+fmt:
+	$(CARGO) fmt --all
+
+clean-site:
+	rm -rf target/site

@@ -1,0 +1,205 @@
+//! The `rdp-doctor-agent` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::agent::api::{router, AgentState};
+use crate::agent::config::{default_path, Identity};
+use crate::signing::ReplayGuard;
+use crate::target::CheckTarget;
+use crate::wire::{CheckReport, CheckSpec, PortState, TcpConnectReport};
+
+/// RDP Doctor's host agent: runs allowlisted, signed checks for the RDP Doctor server.
+#[derive(Debug, Parser)]
+#[command(name = "rdp-doctor-agent", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register this machine with an RDP Doctor server using an enrollment token.
+    Enroll {
+        /// The server's base URL, e.g. http://rdp-doctor.corp.example:3000
+        #[arg(long, env = "RDP_DOCTOR_SERVER")]
+        server: String,
+        /// The enrollment token printed by `rdp-doctor token create`.
+        #[arg(long, env = "RDP_DOCTOR_ENROLL_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Where to write the agent identity (default: /etc/rdp-doctor/agent.json as root,
+        /// ~/.config/rdp-doctor/agent.json otherwise).
+        #[arg(long, env = "RDP_DOCTOR_AGENT_CONFIG")]
+        config: Option<PathBuf>,
+        /// The URL the server should use to reach this agent (heartbeats keep it current).
+        #[arg(long)]
+        advertise_url: Option<String>,
+    },
+    /// Serve the agent API and send heartbeats until stopped (SIGINT/SIGTERM).
+    Run {
+        /// The agent identity written by `enroll`.
+        #[arg(long, env = "RDP_DOCTOR_AGENT_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address and port to listen on (port 0 picks a free one).
+        #[arg(
+            long,
+            env = "RDP_DOCTOR_AGENT_LISTEN",
+            default_value = "127.0.0.1:7410"
+        )]
+        listen: SocketAddr,
+        /// The URL the server should use to reach this agent (default: http://LISTEN).
+        #[arg(long, env = "RDP_DOCTOR_AGENT_ADVERTISE_URL")]
+        advertise_url: Option<String>,
+    },
+    /// Run one check here and print what it found.
+    Check {
+        /// The check's id (see `rdp-doctor-agent checks`).
+        id: String,
+        /// HOST or HOST:PORT to probe (port 3389 when left out).
+        #[arg(long)]
+        target: Option<String>,
+        /// Time allowed for each connection attempt, in milliseconds.
+        #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u32).range(1..=120_000))]
+        timeout_ms: u32,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the checks this agent can run, with their parameters.
+    Checks,
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Enroll {
+            server,
+            token,
+            config,
+            advertise_url,
+        } => {
+            let path = config.unwrap_or_else(default_path);
+            let identity = super::enroll::enroll(&server, &token, &path, advertise_url).await?;
+            println!(
+                "enrolled as agent {} with {}; identity written to {}",
+                identity.agent_id,
+                identity.server_url,
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Run {
+            config,
+            listen,
+            advertise_url,
+        } => serve(config.unwrap_or_else(default_path), listen, advertise_url).await,
+        Command::Check {
+            id,
+            target,
+            timeout_ms,
+            json,
+        } => {
+            let spec = match id.as_str() {
+                "tcp-connect" => {
+                    let raw = target.context("tcp-connect needs --target HOST[:PORT]")?;
+                    let target =
+                        CheckTarget::parse(&raw).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
+                    CheckSpec::TcpConnect { target, timeout_ms }
+                }
+                other => {
+                    bail!("unknown check {other:?}; `rdp-doctor-agent checks` lists the known ones")
+                }
+            };
+            let report = crate::checks::run(&spec).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report);
+            }
+            Ok(())
+        }
+        Command::Checks => {
+            println!("tcp-connect  --target HOST[:PORT] [--timeout-ms N]  resolve the host, then connect to each address");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: PathBuf, listen: SocketAddr, advertise_url: Option<String>) -> Result<()> {
+    let identity = Identity::load(&config)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    let listen_url = advertise_url.unwrap_or_else(|| format!("http://{local}"));
+    tracing::info!(agent.id = %identity.agent_id, %listen_url, "agent listening");
+    println!("agent {} listening on {listen_url}", identity.agent_id);
+    let state = Arc::new(AgentState {
+        identity,
+        replay_guard: ReplayGuard::new(),
+    });
+    let heartbeat_state = state.clone();
+    let heartbeats = tokio::spawn(async move {
+        super::heartbeat::run_forever(&heartbeat_state.identity, listen_url).await;
+    });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(crate::shutdown::signal())
+        .await
+        .context("the agent's HTTP server failed")?;
+    heartbeats.abort();
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+fn print_report(report: &CheckReport) {
+    match report {
+        CheckReport::TcpConnect(report) => print_tcp_connect(report),
+    }
+}
+
+fn print_tcp_connect(report: &TcpConnectReport) {
+    println!("tcp-connect {}", report.target);
+    let resolution = &report.resolution;
+    match (&resolution.error, resolution.literal) {
+        (Some(error), _) => println!("  name resolution: {error} ({} ms)", resolution.elapsed_ms),
+        (None, true) => println!("  name resolution: not needed (an address was given)"),
+        (None, false) => {
+            let addresses: Vec<String> =
+                resolution.addresses.iter().map(|a| a.to_string()).collect();
+            println!(
+                "  name resolution: {} ({} ms)",
+                addresses.join(", "),
+                resolution.elapsed_ms
+            );
+        }
+    }
+    for attempt in &report.attempts {
+        let state = match attempt.state {
+            PortState::Open => "open",
+            PortState::Refused => "refused",
+            PortState::NoAnswer => "no answer",
+            PortState::Unreachable => "unreachable",
+            PortState::Error => "error",
+        };
+        let detail = attempt
+            .detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        println!(
+            "  {:<40} {state:<11} {} ms{detail}",
+            attempt.address.to_string(),
+            attempt.elapsed_ms
+        );
+    }
+    println!(
+        "  verdict: {}",
+        serde_json::to_value(report.verdict)
+            .map(|v| v.as_str().unwrap_or("").to_owned())
+            .unwrap_or_default()
+    );
+}

@@ -1,0 +1,217 @@
+//! The JSON messages exchanged between the server and its agents, and the paths they use.
+//!
+//! Every request in either direction is signed (see `signing`); these types are the bodies.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::target::CheckTarget;
+
+/// Server endpoint where an agent trades an enrollment token for an identity.
+pub const ENROLL_PATH: &str = "/api/agent/v1/enroll";
+/// Server endpoint that receives agent heartbeats.
+pub const HEARTBEAT_PATH: &str = "/api/agent/v1/heartbeat";
+/// Agent endpoint that runs one check.
+pub const RUN_CHECK_PATH: &str = "/v1/checks/run";
+
+/// The error body every RDP Doctor JSON API answers with on failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code, e.g. `token_expired`.
+    pub code: String,
+    /// One sentence for a person.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// Sent once by a new agent; signed with the agent's freshly made key (key id `enroll`),
+/// which proves that it holds the private half of `public_key`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub token: String,
+    /// The agent's Ed25519 public key, base64.
+    pub public_key: String,
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    /// Where the server can reach the agent's API, if known yet (heartbeats update it).
+    pub listen_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub agent_id: String,
+    /// The server's Ed25519 public key, base64: the agent accepts requests signed by it only.
+    pub server_public_key: String,
+    pub heartbeat_interval_secs: u64,
+}
+
+/// Periodic sign of life from an agent, signed with its key (key id = agent id).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeartbeatRequest {
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    pub listen_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    pub heartbeat_interval_secs: u64,
+}
+
+/// A check the server asks an agent to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRequest {
+    /// The server's id for this run, echoed in logs on both sides.
+    pub run_id: String,
+    pub check: CheckSpec,
+}
+
+/// The allowlisted checks with their typed parameters. Nothing else can be asked of an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "kebab-case")]
+pub enum CheckSpec {
+    TcpConnect {
+        target: CheckTarget,
+        /// Time allowed for each connection attempt.
+        timeout_ms: u32,
+    },
+}
+
+impl CheckSpec {
+    /// The check's stable id, as the knowledge model names it.
+    pub fn id(&self) -> &'static str {
+        match self {
+            CheckSpec::TcpConnect { .. } => "tcp-connect",
+        }
+    }
+}
+
+/// What a check observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "kebab-case")]
+pub enum CheckReport {
+    TcpConnect(TcpConnectReport),
+}
+
+/// Result of `tcp-connect`: name resolution, then one connection attempt per address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TcpConnectReport {
+    pub target: CheckTarget,
+    pub resolution: Resolution,
+    pub attempts: Vec<ConnectAttempt>,
+    pub verdict: Reachability,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// True when the target was an address and no lookup was needed.
+    pub literal: bool,
+    pub addresses: Vec<IpAddr>,
+    pub elapsed_ms: f64,
+    /// Why the name did not resolve, when it did not.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectAttempt {
+    pub address: SocketAddr,
+    pub state: PortState,
+    pub elapsed_ms: f64,
+    /// The operating system's words for an unexpected failure.
+    pub detail: Option<String>,
+}
+
+/// What one TCP connection attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortState {
+    /// Something accepted the connection.
+    Open,
+    /// The host answered with a reset: reachable, but nothing listens on the port.
+    Refused,
+    /// No answer before the timeout: a firewall drops the traffic, or the host is off.
+    NoAnswer,
+    /// The network reported the host or network unreachable.
+    Unreachable,
+    /// Any other failure (see `detail`).
+    Error,
+}
+
+/// The overall answer of `tcp-connect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reachability {
+    /// At least one address accepted the connection.
+    Open,
+    /// Every address answered, none accepted.
+    Refused,
+    /// No address answered at all.
+    NoAnswer,
+    /// The name did not resolve to any address.
+    NotResolved,
+    /// Addresses failed in other ways (unreachable, errors).
+    Unreachable,
+}
+
+impl Reachability {
+    /// Summarises the attempts made after a successful resolution.
+    pub fn from_attempts(attempts: &[ConnectAttempt]) -> Self {
+        let any = |s: PortState| attempts.iter().any(|a| a.state == s);
+        if attempts.is_empty() {
+            Reachability::NotResolved
+        } else if any(PortState::Open) {
+            Reachability::Open
+        } else if any(PortState::Refused) {
+            Reachability::Refused
+        } else if any(PortState::NoAnswer) {
+            Reachability::NoAnswer
+        } else {
+            Reachability::Unreachable
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_specs_are_tagged_by_their_stable_id() {
+        let spec = CheckSpec::TcpConnect {
+            target: CheckTarget::parse("pc1:3390").unwrap(),
+            timeout_ms: 2000,
+        };
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["check"], spec.id());
+        assert_eq!(json["target"]["host"], "pc1");
+        let back: CheckSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn unknown_checks_and_invalid_targets_do_not_deserialize() {
+        let shell = r#"{"check":"shell","command":"rm -rf /"}"#;
+        assert!(serde_json::from_str::<CheckSpec>(shell).is_err());
+        let bad_host =
+            r#"{"check":"tcp-connect","target":{"host":"a b","port":3389},"timeout_ms":1}"#;
+        assert!(serde_json::from_str::<CheckSpec>(bad_host).is_err());
+    }
+}

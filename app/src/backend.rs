@@ -1,0 +1,26 @@
+//! What the portal needs from the server, as a trait the server crate implements.
+//!
+//! The `app` crate cannot depend on the `server` crate (the server renders the app), so
+//! server functions reach the database and the dispatcher through this interface, provided
+//! as a Leptos context on every request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::case::{CaseView, NewCase};
+use crate::error::PortalError;
+
+/// A boxed future, so the trait can be used as `dyn Portal`.
+pub type PortalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PortalError>> + Send + 'a>>;
+
+/// The server side of the portal.
+pub trait Portal: Send + Sync + 'static {
+    /// Stores a new case, queues its first check, and returns the case id.
+    fn open_case(&self, case: NewCase) -> PortalFuture<'_, String>;
+    /// Loads a case as the portal shows it.
+    fn case(&self, id: String) -> PortalFuture<'_, CaseView>;
+}
+
+/// The handle server functions look up in the Leptos context.
+pub type PortalHandle = Arc<dyn Portal>;

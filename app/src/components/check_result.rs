@@ -1,0 +1,142 @@
+//! One check's result, told in plain words first and with the measured details after.
+
+use agent_client::wire::{CheckReport, PortState, Reachability, TcpConnectReport};
+use leptos::prelude::*;
+
+use crate::case::{CheckRunView, CheckStatus};
+
+/// Shows a check run in whatever state it is.
+#[component]
+pub fn CheckResult(run: CheckRunView) -> impl IntoView {
+    let title = check_title(&run.check_id);
+    let agent = run
+        .agent_hostname
+        .clone()
+        .map(|host| format!("Checked from {host}"))
+        .unwrap_or_default();
+    let body = match (run.status, run.report) {
+        (CheckStatus::Queued | CheckStatus::Running, _) => view! {
+            <p class="status pending" role="status">
+                <span class="spinner" aria-hidden="true"></span>
+                "Checking… this usually takes a few seconds."
+            </p>
+        }
+        .into_any(),
+        (CheckStatus::Succeeded, Some(CheckReport::TcpConnect(report))) => {
+            view! { <TcpConnectResult report/> }.into_any()
+        }
+        (status, _) => {
+            let headline = match status {
+                CheckStatus::AgentOffline => {
+                    "We could not run this check: the checking agent is offline."
+                }
+                CheckStatus::NoAgent => {
+                    "We could not run this check: no checking agent is set up yet."
+                }
+                _ => "This check could not be completed.",
+            };
+            let problem = run.problem.unwrap_or_default();
+            view! {
+                <p class="status problem" data-status=format!("{status:?}")>{headline}</p>
+                <p class="hint">{problem}</p>
+                <p class="hint">"This says nothing about your computer. The helpdesk has been shown the same message."</p>
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <article class="check" data-check=run.check_id.clone() data-status=format!("{:?}", run.status)>
+            <h3>{title}</h3>
+            <p class="check-source">{agent}</p>
+            {body}
+        </article>
+    }
+}
+
+fn check_title(check_id: &str) -> String {
+    match check_id {
+        "tcp-connect" => "Does the computer answer Remote Desktop?".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// What a verdict means for the employee.
+fn verdict_message(report: &TcpConnectReport) -> (&'static str, String) {
+    let host = report.target.host.as_str();
+    let port = report.target.port;
+    match report.verdict {
+        Reachability::Open => ("good", format!(
+            "Yes: {host} accepts connections on port {port}. The network path works, so the problem is in how the Remote Desktop session is set up (certificate, security settings or sign-in)."
+        )),
+        Reachability::Refused => ("bad", format!(
+            "{host} is reachable, but nothing accepts Remote Desktop on port {port}. Remote Desktop may be turned off there, its service stopped, or it uses another port."
+        )),
+        Reachability::NoAnswer => ("bad", format!(
+            "{host} did not answer on port {port}. It may be switched off or asleep, or a firewall between you blocks Remote Desktop."
+        )),
+        Reachability::NotResolved => ("bad", format!(
+            "The name {host} could not be found. Check the spelling, or try the computer's IP address."
+        )),
+        Reachability::Unreachable => ("bad", format!(
+            "The network has no route to {host}. If you are working away from the office, connect to the VPN first."
+        )),
+    }
+}
+
+#[component]
+fn TcpConnectResult(report: TcpConnectReport) -> impl IntoView {
+    let (tone, message) = verdict_message(&report);
+    let resolution = if let Some(error) = &report.resolution.error {
+        format!(
+            "Name lookup failed after {} ms: {error}",
+            report.resolution.elapsed_ms
+        )
+    } else if report.resolution.literal {
+        "An address was given, so no name lookup was needed.".to_owned()
+    } else {
+        let addresses: Vec<String> = report
+            .resolution
+            .addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        format!(
+            "{} resolves to {} ({} ms).",
+            report.target.host,
+            addresses.join(", "),
+            report.resolution.elapsed_ms
+        )
+    };
+    let attempts = report
+        .attempts
+        .into_iter()
+        .map(|attempt| {
+            let state = match attempt.state {
+                PortState::Open => "open",
+                PortState::Refused => "refused",
+                PortState::NoAnswer => "no answer",
+                PortState::Unreachable => "unreachable",
+                PortState::Error => "error",
+            };
+            view! {
+                <tr>
+                    <td><code>{attempt.address.to_string()}</code></td>
+                    <td class=format!("state {}", state.replace(' ', "-"))>{state}</td>
+                    <td class="number">{format!("{} ms", attempt.elapsed_ms)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <p class=format!("status verdict {tone}") data-verdict=format!("{:?}", report.verdict)>{message}</p>
+        <details open=true>
+            <summary>"Details"</summary>
+            <p>{resolution}</p>
+            <table class="attempts">
+                <caption class="visually-hidden">"Connection attempts"</caption>
+                <thead><tr><th scope="col">"Address"</th><th scope="col">"Result"</th><th scope="col">"Time"</th></tr></thead>
+                <tbody>{attempts}</tbody>
+            </table>
+        </details>
+    }
+}

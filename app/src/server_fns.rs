@@ -1,0 +1,30 @@
+//! Server functions: the portal's calls from the browser (or from a plain form post) to
+//! the server.
+
+use leptos::prelude::*;
+
+use crate::case::{CaseForm, CaseView};
+use crate::error::PortalError;
+
+#[cfg(feature = "ssr")]
+fn portal() -> Result<crate::backend::PortalHandle, PortalError> {
+    use_context::<crate::backend::PortalHandle>().ok_or(PortalError::Unavailable)
+}
+
+/// Opens a case from the home page's form and sends the browser to it.
+#[server(endpoint = "open_case")]
+pub async fn open_case(form: CaseForm) -> Result<(), PortalError> {
+    let case = form.validate().map_err(|error| PortalError::Invalid {
+        error,
+        submitted: form.clone(),
+    })?;
+    let id = portal()?.open_case(case).await?;
+    leptos_axum::redirect(&format!("/cases/{id}"));
+    Ok(())
+}
+
+/// Loads a case for its page.
+#[server(endpoint = "case")]
+pub async fn load_case(id: String) -> Result<CaseView, PortalError> {
+    portal()?.case(id).await
+}

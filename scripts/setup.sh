@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what `make run` (argument: run) or `make test` (argument: test) needs and is
+# missing. Safe to run again: each step checks first, so a second run takes a second or two.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+purpose=${1:-run}
+WASM_BINDGEN_VERSION=$(sed -n 's/^WASM_BINDGEN_VERSION := //p' Makefile)
+
+say() { printf 'setup: %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=false
+apt_install() {
+  if ! $apt_updated; then
+    say "apt-get update"
+    as_root apt-get update -qq
+    apt_updated=true
+  fi
+  say "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# PostgreSQL 15 server binaries (initdb, postgres, pg_ctl) for the private cluster.
+have_postgres() {
+  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+if ! have_postgres; then
+  apt_install postgresql
+fi
+# setpriv (util-linux) starts PostgreSQL as an unprivileged user with a parent-death signal.
+command -v setpriv >/dev/null 2>&1 || apt_install util-linux
+
+# Rust: the WebAssembly target and the wasm-bindgen CLI matching Cargo.lock.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  say "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes, once)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet
+fi
+
+if [ "$purpose" = test ]; then
+  # Debian's Chromium for the browser tests; Playwright never downloads a browser here.
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+  if [ ! -d e2e/node_modules ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
+    say "npm ci (e2e)"
+    (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi

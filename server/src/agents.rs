@@ -1,0 +1,100 @@
+//! The agents the server knows: heartbeats, online state, and which agent runs a check.
+
+use std::time::Duration;
+
+use agent_client::signing::public_key_from_base64;
+use agent_client::wire::HeartbeatRequest;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::VerifyingKey;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// How to reach an agent and check that it is the one answering.
+#[derive(Debug, Clone)]
+pub struct AgentEndpoint {
+    pub id: Uuid,
+    pub hostname: String,
+    pub listen_url: Option<String>,
+    pub public_key: VerifyingKey,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl AgentEndpoint {
+    /// Whether a heartbeat arrived within `window`.
+    pub fn is_online(&self, window: Duration) -> bool {
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        self.last_seen_at
+            .is_some_and(|seen| Utc::now() - seen <= window)
+    }
+}
+
+type EndpointRow = (Uuid, String, Option<String>, String, Option<DateTime<Utc>>);
+
+fn endpoint_from_row(
+    (id, hostname, listen_url, public_key, last_seen_at): EndpointRow,
+) -> Option<AgentEndpoint> {
+    // A key that no longer parses cannot authenticate anything: treat the agent as unknown.
+    let public_key = public_key_from_base64(&public_key).ok()?;
+    Some(AgentEndpoint {
+        id,
+        hostname,
+        listen_url,
+        public_key,
+        last_seen_at,
+    })
+}
+
+/// Loads one agent.
+pub async fn endpoint(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<AgentEndpoint>> {
+    let row: Option<EndpointRow> = sqlx::query_as(
+        "SELECT id, hostname, listen_url, public_key, last_seen_at FROM agents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(endpoint_from_row))
+}
+
+/// The agent an employee's check runs on: the configured one (by id or host name), else
+/// the agent heard from most recently.
+pub async fn pick_for_check(pool: &PgPool, preferred: Option<&str>) -> sqlx::Result<Option<Uuid>> {
+    if let Some(preferred) = preferred {
+        let by_id = Uuid::parse_str(preferred).ok();
+        let found: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM agents WHERE id = $1 OR lower(hostname) = lower($2) \
+             ORDER BY last_seen_at DESC NULLS LAST LIMIT 1",
+        )
+        .bind(by_id)
+        .bind(preferred)
+        .fetch_optional(pool)
+        .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    sqlx::query_scalar(
+        "SELECT id FROM agents ORDER BY last_seen_at DESC NULLS LAST, enrolled_at DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Records a heartbeat; false when the agent is unknown.
+pub async fn record_heartbeat(
+    pool: &PgPool,
+    id: Uuid,
+    beat: &HeartbeatRequest,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE agents SET last_seen_at = now(), listen_url = $2, hostname = $3, os = $4, agent_version = $5 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&beat.listen_url)
+    .bind(beat.hostname.trim())
+    .bind(beat.os.trim())
+    .bind(beat.agent_version.trim())
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}

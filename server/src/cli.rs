@@ -1,0 +1,129 @@
+//! The `rdp-doctor` command line: `serve`, and the administrator's `token create`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::config::{ServeArgs, StorageArgs};
+
+/// RDP Doctor: self-service diagnosis of Remote Desktop error 0x904.
+#[derive(Debug, Parser)]
+#[command(name = "rdp-doctor", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the portal and the agent API until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Manage agent enrollment tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an enrollment token and print it (it is shown only this once).
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// How long the token stays valid, e.g. 30m, 24h, 7d.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        expires_in: Duration,
+        /// How many agents may enroll with it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        uses: u32,
+    },
+}
+
+/// Parses the command line; on a usage error prints one line and returns the exit code.
+pub fn parse() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            eprintln!(
+                "{}",
+                rendered
+                    .lines()
+                    .next()
+                    .unwrap_or("error: invalid arguments")
+            );
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            crate::telemetry::init(args.log_format);
+            crate::startup::serve(args).await
+        }
+        Command::Token(TokenCommand::Create {
+            storage,
+            expires_in,
+            uses,
+        }) => {
+            crate::telemetry::init_quiet();
+            let db =
+                crate::db::Database::open(&storage, crate::embedded_pg::Ownership::Guest).await?;
+            let created = crate::enrollment::create_token(db.pool(), expires_in, uses).await;
+            db.close().await;
+            let token = created?;
+            println!("{}", token.token);
+            eprintln!(
+                "enrollment token valid until {} for {} enrollment(s); shown only now",
+                token.expires_at.to_rfc3339(),
+                uses
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Reads `90s`, `30m`, `24h` or `7d`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration such as 30m, 24h or 7d"))?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number * 60,
+        "h" | "" => number * 3600,
+        "d" => number * 86_400,
+        _ => return Err(format!("{raw:?} has an unknown unit; use s, m, h or d")),
+    };
+    if seconds == 0 || seconds > 365 * 86_400 {
+        return Err(format!("{raw:?} must be between 1 second and 365 days"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("0h").is_err());
+        assert!(parse_duration("ten minutes").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("400d").is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! The server's configuration: flags, each also settable from the environment (see
+//! `.env.example`), with defaults that run on a developer machine with nothing set.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// PostgreSQL URL. When unset, the server runs its own private PostgreSQL cluster in
+    /// STATE_DIR/postgres (created with the system's initdb on first start).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for the server's signing key and, without DATABASE_URL, its PostgreSQL
+    /// cluster [default: /var/lib/rdp-doctor as root, else ~/.local/share/rdp-doctor].
+    #[arg(long, env = "RDP_DOCTOR_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StorageArgs {
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(default_state_dir)
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    let is_root = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    };
+    if !is_root {
+        if let Some(data) = std::env::var_os("XDG_DATA_HOME") {
+            return PathBuf::from(data).join("rdp-doctor");
+        }
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(".local/share/rdp-doctor");
+        }
+    }
+    PathBuf::from("/var/lib/rdp-doctor")
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `rdp-doctor serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Address and port the portal and the agent API listen on.
+    #[arg(long, env = "RDP_DOCTOR_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Directory holding the built site (the `pkg/` folder with the WebAssembly bundle).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// How often agents are asked to send a heartbeat, in seconds.
+    #[arg(long, env = "RDP_DOCTOR_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub heartbeat_secs: u64,
+
+    /// Agent to run employees' checks from, by id or host name [default: the agent seen most recently].
+    #[arg(long, env = "RDP_DOCTOR_DEFAULT_AGENT")]
+    pub default_agent: Option<String>,
+
+    /// Time allowed for each TCP connection attempt of a check, in milliseconds.
+    #[arg(long, env = "RDP_DOCTOR_CONNECT_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u32).range(100..=60_000))]
+    pub connect_timeout_ms: u32,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "RDP_DOCTOR_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Settings the running application needs, derived from the flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub heartbeat_interval: Duration,
+    /// An agent not heard from for this long counts as offline.
+    pub agent_offline_after: Duration,
+    pub default_agent: Option<String>,
+    pub connect_timeout_ms: u32,
+}
+
+impl Settings {
+    pub fn from_args(args: &ServeArgs) -> Self {
+        let heartbeat_interval = Duration::from_secs(args.heartbeat_secs);
+        Settings {
+            heartbeat_interval,
+            agent_offline_after: heartbeat_interval * 3,
+            default_agent: args.default_agent.clone(),
+            connect_timeout_ms: args.connect_timeout_ms,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            heartbeat_interval: Duration::from_secs(15),
+            agent_offline_after: Duration::from_secs(45),
+            default_agent: None,
+            connect_timeout_ms: 3000,
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Test support: one private PostgreSQL cluster per test binary, a fresh migrated database
+//! per test, the real server on port 0, and real agents enrolled through the real API.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use agent_client::agent::api::{router as agent_router, AgentState};
+use agent_client::agent::config::Identity;
+use agent_client::signing::{Keypair, ReplayGuard};
+use server::config::Settings;
+use server::embedded_pg::PrivatePostgres;
+use server::startup::AppState;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A directory under the system temp dir that the cluster's unprivileged user can enter.
+pub fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rdp-doctor-test-{label}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+fn cluster() -> &'static PrivatePostgres {
+    static CLUSTER: OnceLock<PrivatePostgres> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        remove_stale_test_dirs();
+        let dir = temp_dir("pg").join("postgres");
+        // start() blocks and drives its own runtime: keep it off the test's runtime thread.
+        std::thread::spawn(move || PrivatePostgres::start(&dir))
+            .join()
+            .expect("cluster thread")
+            .expect("the test PostgreSQL cluster starts")
+    })
+}
+
+/// Removes what earlier test processes left in the temp dir (their clusters died with them).
+fn remove_stale_test_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("rdp-doctor-test-") else {
+            continue;
+        };
+        let pid = rest.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// A new, empty, migrated database.
+pub async fn fresh_pool() -> PgPool {
+    let pg = cluster();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    pg.ensure_database(&name)
+        .await
+        .expect("create test database");
+    let pool = server::db::connect(pg.connect_options(&name))
+        .await
+        .expect("connect");
+    server::db::MIGRATOR.run(&pool).await.expect("migrate");
+    pool
+}
+
+/// Settings for tests: short timeouts so offline cases resolve quickly.
+pub fn test_settings() -> Settings {
+    Settings {
+        connect_timeout_ms: 500,
+        ..Settings::default()
+    }
+}
+
+/// The real server application on a loopback port.
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    server: JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(fresh_pool().await, test_settings()).await
+}
+
+pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
+    let state = AppState::new(pool.clone(), Keypair::generate(), settings);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let router = server::startup::router(state.clone(), Path::new("no-site-in-tests"));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("server");
+    });
+    TestApp {
+        address,
+        pool,
+        state,
+        client: reqwest::Client::new(),
+        server,
+    }
+}
+
+impl TestApp {
+    pub async fn create_token(&self, uses: u32) -> String {
+        server::enrollment::create_token(&self.pool, Duration::from_secs(600), uses)
+            .await
+            .expect("token")
+            .token
+    }
+
+    /// Enrolls a real agent through the HTTP API, serves its API on loopback, and sends
+    /// its first heartbeat.
+    pub async fn spawn_agent(&self) -> TestAgent {
+        let token = self.create_token(1).await;
+        let dir = temp_dir("agent");
+        let identity = agent_client::agent::enroll::enroll(
+            &self.address,
+            &token,
+            &dir.join("agent.json"),
+            None,
+        )
+        .await
+        .expect("enrollment succeeds");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
+        let listen_url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(AgentState {
+            identity,
+            replay_guard: ReplayGuard::new(),
+        });
+        let task = tokio::spawn({
+            let state = state.clone();
+            async move {
+                axum::serve(listener, agent_router(state))
+                    .await
+                    .expect("agent");
+            }
+        });
+        agent_client::agent::heartbeat::beat(&reqwest::Client::new(), &state.identity, &listen_url)
+            .await
+            .expect("first heartbeat accepted");
+        TestAgent {
+            state,
+            listen_url,
+            task,
+            dir,
+        }
+    }
+
+    pub async fn post_case(&self, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/cases", self.address))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Polls the case until its checks are final (10 s at most).
+    pub async fn settled_case(&self, id: &str) -> app::case::CaseView {
+        for _ in 0..200 {
+            let case: app::case::CaseView = self
+                .client
+                .get(format!("{}/api/v1/cases/{id}", self.address))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if case.is_settled() {
+                return case;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("case {id} did not settle in 10 s");
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+/// A real agent serving on loopback, enrolled with a [`TestApp`].
+pub struct TestAgent {
+    pub state: Arc<AgentState>,
+    pub listen_url: String,
+    task: JoinHandle<()>,
+    dir: PathBuf,
+}
+
+impl TestAgent {
+    pub fn identity(&self) -> &Identity {
+        &self.state.identity
+    }
+
+    /// Stops serving: the agent is now offline, its port closed.
+    pub async fn stop(&mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
