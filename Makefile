@@ -14,7 +14,7 @@ CARGO_TEST_FLAGS ?=
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help run test setup setup-run setup-test build site lint fmt test-rust test-e2e clean-site
+.PHONY: help run test setup setup-run setup-test build build-windows site lint fmt test-rust test-e2e clean-site
 
 help:
 	@echo "make run   - set up what is missing, build, and serve RDP Doctor at http://127.0.0.1:3000"
@@ -50,8 +50,12 @@ run: setup-run build site
 
 ## ---- test -------------------------------------------------------------------------------
 
-test: setup-test lint build site test-rust test-e2e
+test: setup-test lint build site build-windows test-rust test-e2e
 	@echo "make test: all checks passed"
+
+# The agent also ships for Windows hosts.
+build-windows:
+	$(CARGO) build --target x86_64-pc-windows-gnu -p agent-client
 
 lint:
 	$(CARGO) fmt --all --check

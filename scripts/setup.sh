@@ -42,8 +42,21 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGE
 fi
 
 if [ "$purpose" = test ]; then
-  # Debian's Chromium for the browser tests; Playwright never downloads a browser here.
-  command -v chromium >/dev/null 2>&1 || apt_install chromium
+  # Debian packages the tests use: Chromium for the browser tests (Playwright never downloads
+  # a browser here); real RDP servers (xrdp, FreeRDP's shadow server under Xvfb) and openssl
+  # for the agent's protocol probes; mingw for the agent's Windows build.
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v xrdp >/dev/null 2>&1 || missing+=(xrdp)
+  command -v freerdp-shadow-cli >/dev/null 2>&1 || missing+=(freerdp2-shadow-x11)
+  command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+  if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-pc-windows-gnu; then
+    say "rustup target add x86_64-pc-windows-gnu"
+    rustup target add x86_64-pc-windows-gnu
+  fi
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   if [ ! -d e2e/node_modules ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then

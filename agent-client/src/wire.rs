@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::rdp::report::{RdpNegotiateReport, RdpTlsReport};
 use crate::target::CheckTarget;
 
 /// Server endpoint where an agent trades an enrollment token for an identity.
@@ -88,11 +89,32 @@ pub struct CheckRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "check", rename_all = "kebab-case")]
 pub enum CheckSpec {
+    /// Resolve the host, then try a TCP connection to each address.
     TcpConnect {
         target: CheckTarget,
         /// Time allowed for each connection attempt.
         timeout_ms: u32,
     },
+    /// X.224 Connection Request with RDP_NEG_REQ for several protocol sets: what the
+    /// server accepts, or which negotiation failure it answers.
+    RdpNegotiate {
+        target: CheckTarget,
+        /// Time allowed for each step (connecting, each reply).
+        timeout_ms: u32,
+    },
+    /// Negotiate, then the TLS handshake on the same connection: version, certificate, and
+    /// (when `probe_versions`) every TLS version the server accepts.
+    RdpTls {
+        target: CheckTarget,
+        /// Time allowed for each step (connecting, each reply, the handshake).
+        timeout_ms: u32,
+        #[serde(default = "default_true")]
+        probe_versions: bool,
+    },
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl CheckSpec {
@@ -100,6 +122,17 @@ impl CheckSpec {
     pub fn id(&self) -> &'static str {
         match self {
             CheckSpec::TcpConnect { .. } => "tcp-connect",
+            CheckSpec::RdpNegotiate { .. } => "rdp-negotiate",
+            CheckSpec::RdpTls { .. } => "rdp-tls",
+        }
+    }
+
+    /// The computer the check probes.
+    pub fn target(&self) -> &CheckTarget {
+        match self {
+            CheckSpec::TcpConnect { target, .. }
+            | CheckSpec::RdpNegotiate { target, .. }
+            | CheckSpec::RdpTls { target, .. } => target,
         }
     }
 }
@@ -109,6 +142,8 @@ impl CheckSpec {
 #[serde(tag = "check", rename_all = "kebab-case")]
 pub enum CheckReport {
     TcpConnect(TcpConnectReport),
+    RdpNegotiate(RdpNegotiateReport),
+    RdpTls(RdpTlsReport),
 }
 
 /// Result of `tcp-connect`: name resolution, then one connection attempt per address.

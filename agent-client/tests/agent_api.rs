@@ -111,7 +111,9 @@ async fn a_signed_request_runs_the_check_and_the_reply_is_signed_by_the_agent() 
     )
     .expect("reply verifies");
     let report: CheckReport = serde_json::from_slice(&bytes).unwrap();
-    let CheckReport::TcpConnect(report) = report;
+    let CheckReport::TcpConnect(report) = report else {
+        panic!("not a tcp-connect report: {report:?}")
+    };
     assert_eq!(report.verdict, Reachability::Open);
 }
 

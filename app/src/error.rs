@@ -13,7 +13,7 @@ pub enum PortalError {
     #[error("{}", .error.message)]
     Invalid {
         error: FieldError,
-        submitted: CaseForm,
+        submitted: Box<CaseForm>,
     },
     #[error("We could not find this case. Check the link, or start a new case.")]
     CaseNotFound,

@@ -16,7 +16,7 @@ fn portal() -> Result<crate::backend::PortalHandle, PortalError> {
 pub async fn open_case(form: CaseForm) -> Result<(), PortalError> {
     let case = form.validate().map_err(|error| PortalError::Invalid {
         error,
-        submitted: form.clone(),
+        submitted: Box::new(form.clone()),
     })?;
     let id = portal()?.open_case(case).await?;
     leptos_axum::redirect(&format!("/cases/{id}"));

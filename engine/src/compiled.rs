@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::codes::{parse_code, CodePattern};
 use crate::inference::{with_slip, Reading};
-use crate::model::{row_for, spread_row, AnswerInput, Check, Model, Question, DONT_KNOW};
+use crate::model::{row_for, spread_row, AnswerInput, Model, Question, DONT_KNOW};
 use crate::repair::RepairAction;
 use crate::session::{CheckResult, SessionError};
 use crate::validate::{validate, Problem};
@@ -80,23 +80,10 @@ impl CompiledModel {
         let cause_ids: Vec<&str> = model.causes.iter().map(|c| c.id.as_str()).collect();
         let total_prior: f64 = model.causes.iter().map(|c| c.prior).sum();
         let prior: Vec<f64> = model.causes.iter().map(|c| c.prior / total_prior).collect();
-        let group_index = |group: &Option<String>| {
-            group
-                .as_ref()
-                .and_then(|g| model.groups.iter().position(|x| &x.id == g))
-        };
-        let mut observations = Vec::with_capacity(model.questions.len() + model.checks.len());
-        for (index, question) in model.questions.iter().enumerate() {
-            let mut observation = compile_question(&model, question, &cause_ids);
-            observation.source = ObservationSource::Question(index);
-            observation.group = group_index(&question.group);
-            observations.push(observation);
-        }
-        for (index, check) in model.checks.iter().enumerate() {
-            let mut observation = compile_check(check, &cause_ids);
-            observation.source = ObservationSource::Check(index);
-            observations.push(observation);
-        }
+        let observations: Vec<Observation> = (0..model.questions.len())
+            .map(|q| compile_question(&model, q, &cause_ids))
+            .chain((0..model.checks.len()).map(|c| compile_check(&model, c, &cause_ids)))
+            .collect();
         let mut repair_actions: Vec<RepairAction> = model
             .fixes
             .iter()
@@ -282,23 +269,22 @@ fn match_code(question: &Question, typed: &str) -> Result<String, SessionError> 
     })
 }
 
-fn compile_question(model: &Model, question: &Question, cause_ids: &[&str]) -> Observation {
+fn compile_question(model: &Model, index: usize, cause_ids: &[&str]) -> Observation {
+    let question = &model.questions[index];
     let values: Vec<&str> = question
         .informative_answers()
         .map(|a| a.id.as_str())
         .collect();
     let base_dont_know = question.base_dont_know_rate(&model.settings);
     let informative_dont_know = question.dont_know_is_informative();
-    // per_cause[c] = distribution over the evidence values for cause c.
+    // per_cause[c] = the distribution over the evidence values for cause c.
     let per_cause: Vec<Vec<f64>> = cause_ids
         .iter()
         .map(|cause| {
             let row =
                 row_for(&question.likelihood, cause).expect("validated: every cause has a row");
-            let answered = with_slip(
-                &spread_row(row, &values).expect("validated: rows are distributions"),
-                model.settings.slip,
-            );
+            let stated = spread_row(row, &values).expect("validated: rows are distributions");
+            let answered = with_slip(&stated, model.settings.slip);
             if informative_dont_know {
                 let dont_know = row.get(DONT_KNOW).copied().unwrap_or(base_dont_know);
                 let mut full: Vec<f64> = answered.iter().map(|p| (1.0 - dont_know) * p).collect();
@@ -313,21 +299,28 @@ fn compile_question(model: &Model, question: &Question, cause_ids: &[&str]) -> O
     if informative_dont_know {
         value_ids.push(DONT_KNOW.to_owned());
     }
-    observation(
-        ObservationSource::Question(0),
-        question.cost.unwrap_or(model.settings.question_cost),
-        question.intake,
+    let (likelihood, log_likelihood) = by_value(value_ids.len(), &per_cause);
+    Observation {
+        source: ObservationSource::Question(index),
+        cost: question.cost.unwrap_or(model.settings.question_cost),
+        intake: question.intake,
+        group: question
+            .group
+            .as_ref()
+            .and_then(|g| model.groups.iter().position(|x| &x.id == g)),
         value_ids,
-        &per_cause,
-        if informative_dont_know {
+        likelihood,
+        log_likelihood,
+        no_result: if informative_dont_know {
             0.0
         } else {
             base_dont_know
         },
-    )
+    }
 }
 
-fn compile_check(check: &Check, cause_ids: &[&str]) -> Observation {
+fn compile_check(model: &Model, index: usize, cause_ids: &[&str]) -> Observation {
+    let check = &model.checks[index];
     let values: Vec<&str> = check.outcomes.iter().map(|o| o.id.as_str()).collect();
     let per_cause: Vec<Vec<f64>> = cause_ids
         .iter()
@@ -336,40 +329,29 @@ fn compile_check(check: &Check, cause_ids: &[&str]) -> Observation {
             spread_row(row, &values).expect("validated: rows are distributions")
         })
         .collect();
-    observation(
-        ObservationSource::Check(0),
-        check.cost,
-        false,
-        values.iter().map(|v| (*v).to_owned()).collect(),
-        &per_cause,
-        check.fails_to_run,
-    )
+    let (likelihood, log_likelihood) = by_value(values.len(), &per_cause);
+    Observation {
+        source: ObservationSource::Check(index),
+        cost: check.cost,
+        intake: false,
+        group: None,
+        value_ids: values.iter().map(|v| (*v).to_owned()).collect(),
+        likelihood,
+        log_likelihood,
+        no_result: check.fails_to_run,
+    }
 }
 
-fn observation(
-    source: ObservationSource,
-    cost: f64,
-    intake: bool,
-    value_ids: Vec<String>,
-    per_cause: &[Vec<f64>],
-    no_result: f64,
-) -> Observation {
-    let likelihood: Vec<Vec<f64>> = (0..value_ids.len())
+/// Turns per-cause rows into per-value rows, as inference reads them, with their logarithms.
+fn by_value(values: usize, per_cause: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let likelihood: Vec<Vec<f64>> = (0..values)
         .map(|value| per_cause.iter().map(|row| row[value]).collect())
         .collect();
-    Observation {
-        source,
-        cost,
-        intake,
-        group: None,
-        log_likelihood: likelihood
-            .iter()
-            .map(|row| row.iter().map(|p| p.ln()).collect())
-            .collect(),
-        likelihood,
-        value_ids,
-        no_result,
-    }
+    let log_likelihood = likelihood
+        .iter()
+        .map(|row| row.iter().map(|p| p.ln()).collect())
+        .collect();
+    (likelihood, log_likelihood)
 }
 
 /// Beta beliefs per (cause, article): the model's guess `p0` (the chance that one of the

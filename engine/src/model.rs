@@ -83,7 +83,7 @@ impl Default for Settings {
             dont_know_rate: 0.1,
             stop_threshold: 0.9,
             min_information_gain: 0.01,
-            tie_tolerance: 0.02,
+            tie_tolerance: 0.1,
             question_cost: 20.0,
             escalation_cost: 3600.0,
             likelihood_strength: 10.0,

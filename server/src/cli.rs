@@ -1,5 +1,7 @@
 //! The `rdp-doctor` command line: `serve`, and the administrator's `token create`.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,6 +25,58 @@ pub enum Command {
     /// Manage agent enrollment tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Validate, replay or simulate a diagnosis knowledge model.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Validate a model: every problem with its location; non-zero exit if any.
+    Check {
+        /// The model file [default: the model the server ships with].
+        file: Option<PathBuf>,
+    },
+    /// Replay recorded cases against a model: questions asked, final ranking, fix order.
+    Replay {
+        /// The model file [default: the model the server ships with].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// JSON Lines, one case per line (`-` for standard input).
+        #[arg(long)]
+        cases: PathBuf,
+        /// Stop asking once the top cause reaches this probability.
+        #[arg(long, value_parser = parse_probability)]
+        stop: Option<f64>,
+        /// Ask at most this many questions per case.
+        #[arg(long)]
+        max_questions: Option<usize>,
+    },
+    /// Sample cases from a model and measure the engine: accuracy, questions, repair cost,
+    /// calibration, latency.
+    Simulate {
+        /// The model file [default: the model the server ships with].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Number of simulated cases.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        n: u64,
+        /// Random seed: the same seed gives the same figures.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Probability that an answer is a slip (the wrong answer).
+        #[arg(long, value_parser = parse_rate)]
+        slip: Option<f64>,
+        /// Probability that an employee answers "I don't know".
+        #[arg(long, value_parser = parse_rate)]
+        dont_know: Option<f64>,
+        /// Learn the parameters from this many simulated resolved cases first.
+        #[arg(long)]
+        learn_from: Option<usize>,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +142,75 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Model(command) => run_model_command(command),
+    }
+}
+
+fn run_model_command(command: ModelCommand) -> Result<()> {
+    use engine::cli::{
+        check_model, replay, simulate, CheckOptions, ReplayOptions, SimulateOptions,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match command {
+        ModelCommand::Check { file } => check_model(&CheckOptions { model: file }, &mut out)?,
+        ModelCommand::Replay {
+            model,
+            cases,
+            stop,
+            max_questions,
+        } => {
+            let options = ReplayOptions {
+                model,
+                stop,
+                max_questions,
+            };
+            if cases.as_os_str() == "-" {
+                replay(&options, std::io::stdin().lock(), &mut out)?;
+            } else {
+                let file = std::fs::File::open(&cases)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", cases.display()))?;
+                replay(&options, std::io::BufReader::new(file), &mut out)?;
+            }
+        }
+        ModelCommand::Simulate {
+            model,
+            n,
+            seed,
+            slip,
+            dont_know,
+            learn_from,
+            json,
+        } => {
+            let options = SimulateOptions {
+                model,
+                n: usize::try_from(n)?,
+                seed,
+                slip,
+                dont_know,
+                learn_from,
+                json,
+            };
+            simulate(&options, &mut out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A probability strictly between 0 and 1.
+fn parse_probability(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        _ => Err(format!("{raw:?} must be a number strictly between 0 and 1")),
+    }
+}
+
+/// A rate from 0 up to (not including) 0.5.
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(p) if (0.0..0.5).contains(&p) => Ok(p),
+        _ => Err(format!("{raw:?} must be a number from 0 up to 0.5")),
     }
 }
 

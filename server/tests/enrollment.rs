@@ -145,9 +145,10 @@ async fn the_agent_explains_a_bad_token_in_one_line_and_writes_no_identity() {
     let app = spawn_app().await;
     let dir = temp_dir("cli");
     let identity = dir.join("agent.json");
-    let error = agent_client::agent::enroll::enroll(&app.address, "rdpd_enroll_nope", &identity, None)
-        .await
-        .expect_err("an unknown token is refused");
+    let error =
+        agent_client::agent::enroll::enroll(&app.address, "rdpd_enroll_nope", &identity, None)
+            .await
+            .expect_err("an unknown token is refused");
     assert_eq!(
         format!("{error:#}"),
         "enrollment refused: this enrollment token is not known to the server"

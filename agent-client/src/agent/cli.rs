@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::agent::api::{router, AgentState};
 use crate::agent::config::{default_path, Identity};
+use crate::rdp::report::{HandshakeOutcome, RdpNegotiateReport, RdpTlsReport};
 use crate::signing::ReplayGuard;
 use crate::target::CheckTarget;
 use crate::wire::{CheckReport, CheckSpec, PortState, TcpConnectReport};
@@ -62,9 +63,12 @@ pub enum Command {
         /// HOST or HOST:PORT to probe (port 3389 when left out).
         #[arg(long)]
         target: Option<String>,
-        /// Time allowed for each connection attempt, in milliseconds.
-        #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u32).range(1..=120_000))]
-        timeout_ms: u32,
+        /// Time allowed for each step, in milliseconds [default: the check's own].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=120_000))]
+        timeout_ms: Option<u32>,
+        /// A check parameter, KEY=VALUE (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -101,19 +105,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             id,
             target,
             timeout_ms,
+            params,
             json,
         } => {
-            let spec = match id.as_str() {
-                "tcp-connect" => {
-                    let raw = target.context("tcp-connect needs --target HOST[:PORT]")?;
-                    let target =
-                        CheckTarget::parse(&raw).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
-                    CheckSpec::TcpConnect { target, timeout_ms }
-                }
-                other => {
-                    bail!("unknown check {other:?}; `rdp-doctor-agent checks` lists the known ones")
-                }
-            };
+            let spec = check_spec(&id, target.as_deref(), timeout_ms, &params)?;
             let report = crate::checks::run(&spec).await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -123,10 +118,61 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Checks => {
-            println!("tcp-connect  --target HOST[:PORT] [--timeout-ms N]  resolve the host, then connect to each address");
+            for check in crate::checks::CATALOGUE {
+                println!(
+                    "{:<14} {}\n{:<14} {}",
+                    check.id, check.parameters, "", check.summary
+                );
+            }
             Ok(())
         }
     }
+}
+
+/// Builds the typed request for a check from command-line words.
+fn check_spec(
+    id: &str,
+    target: Option<&str>,
+    timeout_ms: Option<u32>,
+    params: &[String],
+) -> Result<CheckSpec> {
+    let info = crate::checks::info(id).with_context(|| {
+        format!("unknown check {id:?}; `rdp-doctor-agent checks` lists the known ones")
+    })?;
+    let mut params = parse_params(params)?;
+    let raw_target = target.with_context(|| format!("{id} needs --target HOST[:PORT]"))?;
+    let target = CheckTarget::parse(raw_target).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
+    let timeout_ms = timeout_ms.unwrap_or(info.default_timeout_ms);
+    let spec = match id {
+        "tcp-connect" => CheckSpec::TcpConnect { target, timeout_ms },
+        "rdp-negotiate" => CheckSpec::RdpNegotiate { target, timeout_ms },
+        "rdp-tls" => {
+            let probe_versions = match params.remove("probe_versions").as_deref() {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(other) => bail!("--param probe_versions takes true or false, not {other:?}"),
+            };
+            CheckSpec::RdpTls {
+                target,
+                timeout_ms,
+                probe_versions,
+            }
+        }
+        _ => bail!("check {id:?} cannot be run from the command line"),
+    };
+    if let Some(unknown) = params.keys().next() {
+        bail!("{id} has no parameter {unknown:?}; `rdp-doctor-agent checks` lists them");
+    }
+    Ok(spec)
+}
+
+fn parse_params(raw: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    raw.iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => bail!("--param takes KEY=VALUE, not {pair:?}"),
+        })
+        .collect()
 }
 
 async fn serve(config: PathBuf, listen: SocketAddr, advertise_url: Option<String>) -> Result<()> {
@@ -158,7 +204,94 @@ async fn serve(config: PathBuf, listen: SocketAddr, advertise_url: Option<String
 fn print_report(report: &CheckReport) {
     match report {
         CheckReport::TcpConnect(report) => print_tcp_connect(report),
+        CheckReport::RdpNegotiate(report) => print_rdp_negotiate(report),
+        CheckReport::RdpTls(report) => print_rdp_tls(report),
     }
+}
+
+/// A value's serde name, as the JSON output spells it.
+fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn print_rdp_negotiate(report: &RdpNegotiateReport) {
+    println!("rdp-negotiate {}", report.target);
+    if let Some(error) = &report.resolution_error {
+        println!("  name resolution: {error}");
+    }
+    if let Some(address) = report.address {
+        println!("  address: {address}");
+    }
+    for attempt in &report.attempts {
+        println!(
+            "  asked {:<40} {} ({} ms)",
+            attempt.requested.to_string(),
+            serde_json::to_string(&attempt.outcome).unwrap_or_default(),
+            attempt.elapsed_ms
+        );
+    }
+    println!(
+        "  verdict: {} - {}",
+        serde_name(&report.verdict),
+        report.verdict.explanation()
+    );
+}
+
+fn print_rdp_tls(report: &RdpTlsReport) {
+    println!("rdp-tls {}", report.target);
+    match &report.handshake.outcome {
+        HandshakeOutcome::Established {
+            version,
+            cipher_suite,
+            ..
+        } => {
+            println!("  handshake: {version}, {cipher_suite}");
+        }
+        other => println!(
+            "  handshake: {}",
+            serde_json::to_string(other).unwrap_or_default()
+        ),
+    }
+    if let Some(cert) = &report.certificate {
+        println!(
+            "  certificate: {} (issued by {})",
+            cert.subject, cert.issuer
+        );
+        println!(
+            "  valid: {} to {} ({})",
+            cert.not_before,
+            cert.not_after,
+            serde_name(&cert.validity)
+        );
+        println!("  names: {}", cert.dns_names.join(", "));
+        println!(
+            "  self-signed: {}; names {}: {}",
+            cert.self_signed, cert.name_match.asked, cert.name_match.matched
+        );
+    }
+    if !report.versions.is_empty() {
+        let accepted: Vec<String> = report
+            .accepted_versions
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        println!("  TLS versions accepted: {}", accepted.join(", "));
+    }
+    for problem in &report.problems {
+        println!(
+            "  problem: {}",
+            serde_json::to_string(problem).unwrap_or_default()
+        );
+    }
+    println!(
+        "  verdict: {} - {}",
+        serde_name(&report.verdict),
+        report.verdict.explanation()
+    );
 }
 
 fn print_tcp_connect(report: &TcpConnectReport) {

@@ -1,5 +1,6 @@
 //! One check's result, told in plain words first and with the measured details after.
 
+use agent_client::rdp::report::{NegotiateVerdict, TlsVerdict};
 use agent_client::wire::{CheckReport, PortState, Reachability, TcpConnectReport};
 use leptos::prelude::*;
 
@@ -24,6 +25,39 @@ pub fn CheckResult(run: CheckRunView) -> impl IntoView {
         .into_any(),
         (CheckStatus::Succeeded, Some(CheckReport::TcpConnect(report))) => {
             view! { <TcpConnectResult report/> }.into_any()
+        }
+        (CheckStatus::Succeeded, Some(CheckReport::RdpNegotiate(report))) => {
+            let tone = if report.verdict == NegotiateVerdict::EnhancedSecurity {
+                "good"
+            } else {
+                "bad"
+            };
+            view! {
+                <p class=format!("status verdict {tone}") data-verdict=format!("{:?}", report.verdict)>
+                    {report.verdict.explanation()}
+                </p>
+            }
+            .into_any()
+        }
+        (CheckStatus::Succeeded, Some(CheckReport::RdpTls(report))) => {
+            let tone = if report.verdict == TlsVerdict::Ok {
+                "good"
+            } else {
+                "bad"
+            };
+            let certificate = report.certificate.map(|c| {
+                format!(
+                    "Certificate {} issued by {}, valid until {}.",
+                    c.subject, c.issuer, c.not_after
+                )
+            });
+            view! {
+                <p class=format!("status verdict {tone}") data-verdict=format!("{:?}", report.verdict)>
+                    {report.verdict.explanation()}
+                </p>
+                <p class="hint">{certificate}</p>
+            }
+            .into_any()
         }
         (status, _) => {
             let headline = match status {
@@ -56,6 +90,8 @@ pub fn CheckResult(run: CheckRunView) -> impl IntoView {
 fn check_title(check_id: &str) -> String {
     match check_id {
         "tcp-connect" => "Does the computer answer Remote Desktop?".to_owned(),
+        "rdp-negotiate" => "Which Remote Desktop security does it offer?".to_owned(),
+        "rdp-tls" => "Is its Remote Desktop certificate in order?".to_owned(),
         other => other.to_owned(),
     }
 }

@@ -15,7 +15,7 @@ pub fn HomePage() -> impl IntoView {
     let failure = move || open_case.value().get().and_then(Result::err);
     // A refused form comes back with what was typed, with or without JavaScript.
     let submitted = move || match failure() {
-        Some(PortalError::Invalid { submitted, .. }) => submitted,
+        Some(PortalError::Invalid { submitted, .. }) => *submitted,
         _ => CaseForm {
             error_code: "0x904".into(),
             ..CaseForm::default()

@@ -168,13 +168,19 @@ fixes = ["resync-clock"]
 "#;
 
 pub fn small_model() -> CompiledModel {
-    CompiledModel::new(Model::from_toml(SMALL_MODEL).expect("the small model parses")).expect("the small model is valid")
+    CompiledModel::new(Model::from_toml(SMALL_MODEL).expect("the small model parses"))
+        .expect("the small model is valid")
 }
 
 /// The probability the state gives `cause`.
 pub fn probability(model: &CompiledModel, session: &Session, cause: &str) -> f64 {
     let state = session.state(model).expect("state");
-    state.causes.iter().find(|c| c.id == cause).expect("cause ranked").probability
+    state
+        .causes
+        .iter()
+        .find(|c| c.id == cause)
+        .expect("cause ranked")
+        .probability
 }
 
 /// One random piece of evidence: (question, answer) or (check, result).
@@ -187,8 +193,12 @@ pub enum Evidence {
 impl Evidence {
     pub fn apply(&self, model: &CompiledModel, session: &mut Session) {
         match self {
-            Evidence::Answer(question, answer) => session.answer(model, question, answer).expect("valid answer"),
-            Evidence::Check(check, result) => session.record_check(model, check, result.clone()).expect("valid result"),
+            Evidence::Answer(question, answer) => session
+                .answer(model, question, answer)
+                .expect("valid answer"),
+            Evidence::Check(check, result) => session
+                .record_check(model, check, result.clone())
+                .expect("valid result"),
         }
     }
 }

@@ -5,123 +5,16 @@
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat};
 use ring::{digest, signature};
-use serde::{Deserialize, Serialize};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
+pub use crate::rdp::report::{
+    CertificateReport, ChainEntry, NameMatch, NameSource, PublicKeyInfo, SelfSignature, Validity,
+};
 use crate::target::Host;
-
-/// The fields of one certificate that matter for a Remote Desktop connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CertificateReport {
-    /// Subject distinguished name, e.g. `CN=pc-0423.corp.example.com`.
-    pub subject: String,
-    pub subject_common_name: Option<String>,
-    pub issuer: String,
-    /// Serial number, hex bytes separated by colons.
-    pub serial: String,
-    pub not_before: DateTime<Utc>,
-    pub not_after: DateTime<Utc>,
-    /// Against this computer's clock when the probe ran.
-    pub validity: Validity,
-    /// Whole days until `not_after` (negative once expired).
-    pub days_until_expiry: i64,
-    /// DNS names in the subject alternative name extension.
-    pub dns_names: Vec<String>,
-    /// IP addresses in the subject alternative name extension.
-    pub ip_addresses: Vec<IpAddr>,
-    /// Subject equals issuer and the signature verifies with the certificate's own key (or,
-    /// when the signature algorithm cannot be checked here, subject equals issuer).
-    pub self_signed: bool,
-    /// How `self_signed` was decided.
-    pub self_signature: SelfSignature,
-    pub name_match: NameMatch,
-    pub public_key: PublicKeyInfo,
-    /// e.g. `sha256WithRSAEncryption`.
-    pub signature_algorithm: String,
-    /// Extended key usages, by name where known (`server-auth`, `client-auth`,
-    /// `remote-desktop-auth`), else by OID; empty when the extension is absent (any usage).
-    pub extended_key_usage: Vec<String>,
-    /// SHA-1 of the DER certificate in upper-case hex without separators: the form of the
-    /// Windows thumbprint and of `SSLCertificateSHA1Hash`.
-    pub sha1_thumbprint: String,
-    pub sha256_fingerprint: String,
-}
-
-/// The certificate's dates against the local clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Validity {
-    Valid,
-    Expired,
-    NotYetValid,
-}
-
-/// How self-signedness was established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SelfSignature {
-    /// Subject equals issuer and the signature verifies with the certificate's own key.
-    Verified,
-    /// Subject equals issuer, but the signature does not verify with the certificate's own
-    /// key: issued by another key that uses the same name.
-    Invalid,
-    /// Subject equals issuer; the signature algorithm or key cannot be checked here.
-    NamesOnly,
-    /// Subject and issuer differ: issued by someone else.
-    NotSelfIssued,
-}
-
-/// The certificate's names against the host name the probe was asked to reach.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NameMatch {
-    /// The name or address asked for.
-    pub asked: String,
-    pub matched: bool,
-    /// Which certificate field matched.
-    pub matched_by: Option<NameSource>,
-    /// The entry that matched, e.g. `*.corp.example.com`.
-    pub matched_entry: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NameSource {
-    DnsSan,
-    IpSan,
-    /// The subject common name, consulted only when there is no DNS name in the alternative
-    /// names (RFC 6125 6.4.4), which is how Windows' self-signed RDP certificates are made.
-    SubjectCn,
-}
-
-/// The certificate's public key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublicKeyInfo {
-    /// `RSA`, `EC`, `Ed25519`, `Ed448`, `DSA`, or the algorithm OID.
-    pub algorithm: String,
-    /// Key size in bits (RSA modulus, curve size), when known.
-    pub bits: Option<u32>,
-    /// The named curve of an EC key, e.g. `P-256`.
-    pub curve: Option<String>,
-}
-
-impl PublicKeyInfo {
-    /// Keys that current clients and servers refuse or warn about: RSA under 2048 bits.
-    pub fn is_weak(&self) -> bool {
-        self.algorithm == "RSA" && self.bits.is_some_and(|b| b < 2048)
-    }
-}
-
-/// A short line for each certificate of a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainEntry {
-    pub subject: String,
-    pub issuer: String,
-    pub sha256_fingerprint: String,
-}
 
 /// Why a certificate could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,7 +22,11 @@ pub struct ChainEntry {
 pub struct CertificateError(pub String);
 
 /// Analyses one DER certificate against the host asked for and the local clock.
-pub fn analyse(der: &[u8], asked: &Host, now: SystemTime) -> Result<CertificateReport, CertificateError> {
+pub fn analyse(
+    der: &[u8],
+    asked: &Host,
+    now: SystemTime,
+) -> Result<CertificateReport, CertificateError> {
     let (_, cert) = X509Certificate::from_der(der).map_err(|e| CertificateError(e.to_string()))?;
     let not_before_ts = cert.validity().not_before.timestamp();
     let not_after_ts = cert.validity().not_after.timestamp();
@@ -177,9 +74,17 @@ pub fn analyse(der: &[u8], asked: &Host, now: SystemTime) -> Result<CertificateR
             None => SelfSignature::NamesOnly,
         }
     };
-    let self_signed = matches!(self_signature, SelfSignature::Verified | SelfSignature::NamesOnly);
+    let self_signed = matches!(
+        self_signature,
+        SelfSignature::Verified | SelfSignature::NamesOnly
+    );
 
-    let name_match = match_name(asked, &dns_names, &ip_addresses, subject_common_name.as_deref());
+    let name_match = match_name(
+        asked,
+        &dns_names,
+        &ip_addresses,
+        subject_common_name.as_deref(),
+    );
 
     let extended_key_usage = match cert.extended_key_usage() {
         Ok(Some(eku)) => {
@@ -226,7 +131,9 @@ pub fn analyse(der: &[u8], asked: &Host, now: SystemTime) -> Result<CertificateR
         self_signature,
         name_match,
         public_key: public_key_info(cert.public_key()),
-        signature_algorithm: signature_algorithm_name(&cert.signature_algorithm.algorithm.to_id_string()),
+        signature_algorithm: signature_algorithm_name(
+            &cert.signature_algorithm.algorithm.to_id_string(),
+        ),
         extended_key_usage,
         sha1_thumbprint: hex_upper(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref()),
         sha256_fingerprint: hex_upper(digest::digest(&digest::SHA256, der).as_ref()),
@@ -250,8 +157,11 @@ pub fn chain_entry(der: &[u8]) -> ChainEntry {
     }
 }
 
-fn timestamp(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(secs, 0).unwrap_or_default()
+/// RFC 3339 in UTC, to the second.
+fn timestamp(secs: i64) -> String {
+    DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
@@ -326,6 +236,12 @@ fn public_key_info(spki: &SubjectPublicKeyInfo<'_>) -> PublicKeyInfo {
     }
 }
 
+/// The RSA modulus size of a DER certificate's key (`None` for other keys or garbage).
+pub fn rsa_key_bits(der: &[u8]) -> Option<u32> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    rsa_bits(cert.public_key())
+}
+
 /// The exact bit length of an RSA key's modulus (`None` for other keys).
 fn rsa_bits(spki: &SubjectPublicKeyInfo<'_>) -> Option<u32> {
     match spki.parsed().ok()? {
@@ -376,10 +292,14 @@ fn verify_own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
     let algorithm: &dyn signature::VerificationAlgorithm =
         match cert.signature_algorithm.algorithm.to_id_string().as_str() {
             "1.2.840.113549.1.1.5" => &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
-            "1.2.840.113549.1.1.11" if rsa_bits < 2048 => &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            "1.2.840.113549.1.1.11" if rsa_bits < 2048 => {
+                &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY
+            }
             "1.2.840.113549.1.1.11" => &signature::RSA_PKCS1_2048_8192_SHA256,
             "1.2.840.113549.1.1.12" if rsa_bits >= 2048 => &signature::RSA_PKCS1_2048_8192_SHA384,
-            "1.2.840.113549.1.1.13" if rsa_bits < 2048 => &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+            "1.2.840.113549.1.1.13" if rsa_bits < 2048 => {
+                &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY
+            }
             "1.2.840.113549.1.1.13" => &signature::RSA_PKCS1_2048_8192_SHA512,
             "1.2.840.10045.4.3.2" => match curve.as_deref() {
                 Some("1.2.840.10045.3.1.7") => &signature::ECDSA_P256_SHA256_ASN1,
@@ -405,7 +325,12 @@ fn verify_own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
 /// Matches the host asked for against the certificate's names: an IP address against the IP
 /// addresses of the alternative names; a DNS name against the DNS names there, or, only when
 /// there is none, against the subject common name (RFC 6125 6.4.4).
-pub fn match_name(asked: &Host, dns_names: &[String], ips: &[IpAddr], common_name: Option<&str>) -> NameMatch {
+pub fn match_name(
+    asked: &Host,
+    dns_names: &[String],
+    ips: &[IpAddr],
+    common_name: Option<&str>,
+) -> NameMatch {
     let mut result = NameMatch {
         asked: asked.as_str().to_owned(),
         matched: false,
@@ -421,7 +346,10 @@ pub fn match_name(asked: &Host, dns_names: &[String], ips: &[IpAddr], common_nam
         return result;
     }
     let name = asked.as_str();
-    if let Some(found) = dns_names.iter().find(|pattern| dns_name_matches(pattern, name)) {
+    if let Some(found) = dns_names
+        .iter()
+        .find(|pattern| dns_name_matches(pattern, name))
+    {
         result.matched = true;
         result.matched_by = Some(NameSource::DnsSan);
         result.matched_entry = Some(found.clone());
@@ -476,7 +404,10 @@ mod tests {
         assert!(dns_name_matches("*.Corp.Example", "pc1.corp.example."));
         assert!(!dns_name_matches("*.corp.example", "corp.example"));
         assert!(!dns_name_matches("*.corp.example", "a.pc1.corp.example"));
-        assert!(!dns_name_matches("*.example", "corp.example"), "no wildcard over a single label");
+        assert!(
+            !dns_name_matches("*.example", "corp.example"),
+            "no wildcard over a single label"
+        );
         assert!(!dns_name_matches("pc*.corp.example", "pc1.corp.example"));
         assert!(!dns_name_matches("pc1.*.example", "pc1.corp.example"));
         assert!(!dns_name_matches("*", "pc1"));
@@ -487,8 +418,16 @@ mod tests {
     #[test]
     fn addresses_match_only_ip_alternative_names() {
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
-        let m = match_name(&host("10.1.2.3"), &["10.1.2.3".to_owned()], &[], Some("10.1.2.3"));
-        assert!(!m.matched, "an address is not compared with DNS names or the CN");
+        let m = match_name(
+            &host("10.1.2.3"),
+            &["10.1.2.3".to_owned()],
+            &[],
+            Some("10.1.2.3"),
+        );
+        assert!(
+            !m.matched,
+            "an address is not compared with DNS names or the CN"
+        );
         let m = match_name(&host("10.1.2.3"), &[], &[ip], None);
         assert_eq!((m.matched, m.matched_by), (true, Some(NameSource::IpSan)));
         let m = match_name(&host("::1"), &[], &["::1".parse().unwrap()], None);
@@ -497,7 +436,12 @@ mod tests {
 
     #[test]
     fn the_common_name_counts_only_without_dns_alternative_names() {
-        let m = match_name(&host("pc1.corp.example"), &[], &[], Some("PC1.corp.example"));
+        let m = match_name(
+            &host("pc1.corp.example"),
+            &[],
+            &[],
+            Some("PC1.corp.example"),
+        );
         assert_eq!(m.matched_by, Some(NameSource::SubjectCn));
         let m = match_name(
             &host("pc1.corp.example"),
@@ -508,7 +452,12 @@ mod tests {
         assert!(!m.matched);
         let m = match_name(&host("pc1"), &[], &[], Some("pc1.corp.example"));
         assert!(!m.matched, "a short name does not match the FQDN");
-        let m = match_name(&host("pc1.corp.example"), &["*.corp.example".to_owned()], &[], None);
+        let m = match_name(
+            &host("pc1.corp.example"),
+            &["*.corp.example".to_owned()],
+            &[],
+            None,
+        );
         assert_eq!(m.matched_entry.as_deref(), Some("*.corp.example"));
     }
 
@@ -516,7 +465,9 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(analyse(b"not a certificate", &host("pc1"), SystemTime::now()).is_err());
         assert!(analyse(&[], &host("pc1"), SystemTime::now()).is_err());
-        assert!(chain_entry(&[0x30, 0x03, 0x02]).subject.contains("unparsable"));
+        assert!(chain_entry(&[0x30, 0x03, 0x02])
+            .subject
+            .contains("unparsable"));
     }
 
     #[test]

@@ -7,9 +7,7 @@
 //! implement, the probe sends this hand-made hello and reads the first flight. No key
 //! exchange follows: the connection is dropped after the server's answer. Pure functions.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+pub use crate::rdp::report::TlsVersion;
 
 /// TLS record content types (RFC 5246 6.2.1).
 pub const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
@@ -26,90 +24,6 @@ const HANDSHAKE_SERVER_HELLO_DONE: u8 = 14;
 
 /// Most bytes of a server's first flight this parser reads (certificate chains included).
 pub const MAX_FLIGHT: usize = 256 * 1024;
-
-/// A TLS protocol version, serialised as `"TLSv1.2"` and so on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TlsVersion {
-    Ssl3,
-    Tls10,
-    Tls11,
-    Tls12,
-    Tls13,
-    Unknown(u16),
-}
-
-impl TlsVersion {
-    /// The four versions a probe tries, oldest first.
-    pub const PROBED: [TlsVersion; 4] = [TlsVersion::Tls10, TlsVersion::Tls11, TlsVersion::Tls12, TlsVersion::Tls13];
-
-    pub fn from_wire(value: u16) -> Self {
-        match value {
-            0x0300 => TlsVersion::Ssl3,
-            0x0301 => TlsVersion::Tls10,
-            0x0302 => TlsVersion::Tls11,
-            0x0303 => TlsVersion::Tls12,
-            0x0304 => TlsVersion::Tls13,
-            other => TlsVersion::Unknown(other),
-        }
-    }
-
-    pub fn wire(self) -> u16 {
-        match self {
-            TlsVersion::Ssl3 => 0x0300,
-            TlsVersion::Tls10 => 0x0301,
-            TlsVersion::Tls11 => 0x0302,
-            TlsVersion::Tls12 => 0x0303,
-            TlsVersion::Tls13 => 0x0304,
-            TlsVersion::Unknown(v) => v,
-        }
-    }
-
-    pub fn name(self) -> String {
-        match self {
-            TlsVersion::Ssl3 => "SSLv3".to_owned(),
-            TlsVersion::Tls10 => "TLSv1.0".to_owned(),
-            TlsVersion::Tls11 => "TLSv1.1".to_owned(),
-            TlsVersion::Tls12 => "TLSv1.2".to_owned(),
-            TlsVersion::Tls13 => "TLSv1.3".to_owned(),
-            TlsVersion::Unknown(v) => format!("UNKNOWN_{v:#06x}"),
-        }
-    }
-
-    /// TLS 1.0 and 1.1 (and SSL 3): deprecated by RFC 8996.
-    pub fn is_legacy(self) -> bool {
-        matches!(self, TlsVersion::Ssl3 | TlsVersion::Tls10 | TlsVersion::Tls11)
-    }
-
-    fn parse_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "SSLv3" => TlsVersion::Ssl3,
-            "TLSv1.0" => TlsVersion::Tls10,
-            "TLSv1.1" => TlsVersion::Tls11,
-            "TLSv1.2" => TlsVersion::Tls12,
-            "TLSv1.3" => TlsVersion::Tls13,
-            other => TlsVersion::from_wire(u16::from_str_radix(other.strip_prefix("UNKNOWN_0x")?, 16).ok()?),
-        })
-    }
-}
-
-impl fmt::Display for TlsVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
-    }
-}
-
-impl Serialize for TlsVersion {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for TlsVersion {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        TlsVersion::parse_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown TLS version {name:?}")))
-    }
-}
 
 /// Cipher suites offered with TLS 1.0 and 1.1: everything Windows (Schannel) and OpenSSL
 /// servers of that era pick from, strong first, RC4 and 3DES last.
@@ -236,7 +150,11 @@ pub fn client_hello(version: TlsVersion, sni: Option<&str>, random: [u8; 32]) ->
         push_extension(&mut extensions, 0x0000, &body);
     }
     // supported_groups (RFC 8422 5.1.1): x25519, secp256r1, secp384r1, secp521r1.
-    push_extension(&mut extensions, 0x000a, &[0, 8, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18, 0x00, 0x19]);
+    push_extension(
+        &mut extensions,
+        0x000a,
+        &[0, 8, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18, 0x00, 0x19],
+    );
     // ec_point_formats: uncompressed.
     push_extension(&mut extensions, 0x000b, &[1, 0]);
     if version == TlsVersion::Tls12 {
@@ -323,7 +241,9 @@ pub fn looks_like_tls(bytes: &[u8]) -> bool {
     match bytes {
         [] => true,
         [t] => (CONTENT_CHANGE_CIPHER_SPEC..=CONTENT_APPLICATION_DATA).contains(t),
-        [t, major, ..] => (CONTENT_CHANGE_CIPHER_SPEC..=CONTENT_APPLICATION_DATA).contains(t) && *major == 3,
+        [t, major, ..] => {
+            (CONTENT_CHANGE_CIPHER_SPEC..=CONTENT_APPLICATION_DATA).contains(t) && *major == 3
+        }
     }
 }
 
@@ -374,7 +294,11 @@ pub fn parse_flight(bytes: &[u8]) -> Result<Progress, FlightError> {
             CONTENT_HANDSHAKE => handshake.extend_from_slice(fragment),
             // A ChangeCipherSpec ends the clear-text part of the flight.
             CONTENT_CHANGE_CIPHER_SPEC => break,
-            _ => return Err(FlightError::Malformed("application data before the handshake")),
+            _ => {
+                return Err(FlightError::Malformed(
+                    "application data before the handshake",
+                ))
+            }
         }
     }
     parse_handshake_messages(&handshake)
@@ -385,7 +309,8 @@ fn parse_handshake_messages(mut stream: &[u8]) -> Result<Progress, FlightError> 
     let mut certificates = Vec::new();
     while stream.len() >= 4 {
         let kind = stream[0];
-        let len = (usize::from(stream[1]) << 16) | (usize::from(stream[2]) << 8) | usize::from(stream[3]);
+        let len =
+            (usize::from(stream[1]) << 16) | (usize::from(stream[2]) << 8) | usize::from(stream[3]);
         if stream.len() < 4 + len {
             break;
         }
@@ -393,8 +318,14 @@ fn parse_handshake_messages(mut stream: &[u8]) -> Result<Progress, FlightError> 
         stream = &stream[4 + len..];
         match (kind, &hello) {
             (HANDSHAKE_SERVER_HELLO, None) => hello = Some(parse_server_hello(body)?),
-            (HANDSHAKE_SERVER_HELLO, Some(_)) => return Err(FlightError::Malformed("two ServerHello messages")),
-            (_, None) => return Err(FlightError::Malformed("a handshake message before the ServerHello")),
+            (HANDSHAKE_SERVER_HELLO, Some(_)) => {
+                return Err(FlightError::Malformed("two ServerHello messages"))
+            }
+            (_, None) => {
+                return Err(FlightError::Malformed(
+                    "a handshake message before the ServerHello",
+                ))
+            }
             (HANDSHAKE_CERTIFICATE, Some((version, suite))) => {
                 certificates = parse_certificate_list(body)?;
                 return Ok(Progress::Done(ServerAnswer::Hello {
@@ -404,7 +335,9 @@ fn parse_handshake_messages(mut stream: &[u8]) -> Result<Progress, FlightError> 
                 }));
             }
             (
-                HANDSHAKE_SERVER_KEY_EXCHANGE | HANDSHAKE_CERTIFICATE_REQUEST | HANDSHAKE_SERVER_HELLO_DONE,
+                HANDSHAKE_SERVER_KEY_EXCHANGE
+                | HANDSHAKE_CERTIFICATE_REQUEST
+                | HANDSHAKE_SERVER_HELLO_DONE,
                 Some((version, suite)),
             ) => {
                 // No Certificate message (anonymous suites or resumption): done without one.
@@ -442,8 +375,12 @@ pub fn hello_so_far(bytes: &[u8]) -> Option<(TlsVersion, u16)> {
     if handshake.first() != Some(&HANDSHAKE_SERVER_HELLO) || handshake.len() < 4 {
         return None;
     }
-    let len = (usize::from(handshake[1]) << 16) | (usize::from(handshake[2]) << 8) | usize::from(handshake[3]);
-    handshake.get(4..4 + len).and_then(|body| parse_server_hello(body).ok())
+    let len = (usize::from(handshake[1]) << 16)
+        | (usize::from(handshake[2]) << 8)
+        | usize::from(handshake[3]);
+    handshake
+        .get(4..4 + len)
+        .and_then(|body| parse_server_hello(body).ok())
 }
 
 fn parse_server_hello(body: &[u8]) -> Result<(TlsVersion, u16), FlightError> {
@@ -548,7 +485,8 @@ mod tests {
         let record_len = usize::from(u16::from_be_bytes([hello[3], hello[4]]));
         assert_eq!(record_len + 5, hello.len());
         assert_eq!(hello[5], HANDSHAKE_CLIENT_HELLO);
-        let hs_len = (usize::from(hello[6]) << 16) | (usize::from(hello[7]) << 8) | usize::from(hello[8]);
+        let hs_len =
+            (usize::from(hello[6]) << 16) | (usize::from(hello[7]) << 8) | usize::from(hello[8]);
         assert_eq!(hs_len + 4, record_len);
         assert_eq!(&hello[9..11], &[3, 1], "client_version is TLS 1.0");
         assert_eq!(&hello[11..43], &[0x11; 32]);
@@ -558,7 +496,10 @@ mod tests {
             .map(|c| u16::from_be_bytes([c[0], c[1]]))
             .collect();
         assert!(suites.contains(&0x002f) && suites.contains(&0x00ff));
-        assert!(!suites.contains(&0xc02f), "no TLS 1.2-only suite in a TLS 1.0 hello");
+        assert!(
+            !suites.contains(&0xc02f),
+            "no TLS 1.2-only suite in a TLS 1.0 hello"
+        );
         let sni = b"pc1.example";
         assert!(hello.windows(sni.len()).any(|w| w == sni));
 
@@ -574,7 +515,11 @@ mod tests {
         second.extend(handshake(HANDSHAKE_SERVER_HELLO_DONE, &[]));
         flight.extend(record(CONTENT_HANDSHAKE, &second));
         for cut in 0..flight.len() {
-            assert_eq!(parse_flight(&flight[..cut]), Ok(Progress::NeedMore), "cut at {cut}");
+            assert_eq!(
+                parse_flight(&flight[..cut]),
+                Ok(Progress::NeedMore),
+                "cut at {cut}"
+            );
         }
         assert_eq!(
             parse_flight(&flight),
@@ -598,7 +543,12 @@ mod tests {
         let (a, b) = stream.split_at(50);
         let mut flight = record(CONTENT_HANDSHAKE, a);
         flight.extend(record(CONTENT_HANDSHAKE, b));
-        let Ok(Progress::Done(ServerAnswer::Hello { version, certificates, .. })) = parse_flight(&flight) else {
+        let Ok(Progress::Done(ServerAnswer::Hello {
+            version,
+            certificates,
+            ..
+        })) = parse_flight(&flight)
+        else {
             panic!("not parsed")
         };
         assert_eq!(version, TlsVersion::Tls12);
@@ -607,7 +557,10 @@ mod tests {
 
     #[test]
     fn supported_versions_gives_the_tls13_version() {
-        let flight = record(CONTENT_HANDSHAKE, &server_hello(0x0303, 0x1301, &[0x00, 0x2b, 0, 2, 3, 4]));
+        let flight = record(
+            CONTENT_HANDSHAKE,
+            &server_hello(0x0303, 0x1301, &[0x00, 0x2b, 0, 2, 3, 4]),
+        );
         assert_eq!(
             parse_flight(&flight),
             Ok(Progress::Done(ServerAnswer::Hello {
@@ -624,7 +577,10 @@ mod tests {
         let flight = [21, 3, 1, 0, 2, 2, 70];
         assert_eq!(
             parse_flight(&flight),
-            Ok(Progress::Done(ServerAnswer::Alert { level: 2, description: 70 }))
+            Ok(Progress::Done(ServerAnswer::Alert {
+                level: 2,
+                description: 70
+            }))
         );
         assert_eq!(alert_name(70), "protocol_version");
         assert_eq!(alert_name(200), "alert_200");
@@ -637,16 +593,31 @@ mod tests {
             parse_flight(&[3, 0, 0, 9, 2, 0xf0, 0x80, 0x21, 0x80]),
             Err(FlightError::NotTls(3))
         );
-        assert_eq!(parse_flight(b"HTTP/1.1 400"), Err(FlightError::NotTls(b'H')));
-        assert!(matches!(parse_flight(&[21, 3, 1, 0, 1, 2]), Err(FlightError::Malformed(_))));
+        assert_eq!(
+            parse_flight(b"HTTP/1.1 400"),
+            Err(FlightError::NotTls(b'H'))
+        );
+        assert!(matches!(
+            parse_flight(&[21, 3, 1, 0, 1, 2]),
+            Err(FlightError::Malformed(_))
+        ));
         let bad_cert = record(CONTENT_HANDSHAKE, &{
             let mut s = server_hello(0x0303, 0x002f, &[]);
             s.extend(handshake(HANDSHAKE_CERTIFICATE, &[0, 0, 9, 0, 0, 1]));
             s
         });
-        assert!(matches!(parse_flight(&bad_cert), Err(FlightError::Malformed(_))));
-        let early = record(CONTENT_HANDSHAKE, &handshake(HANDSHAKE_CERTIFICATE, &[0, 0, 0]));
-        assert!(matches!(parse_flight(&early), Err(FlightError::Malformed(_))));
+        assert!(matches!(
+            parse_flight(&bad_cert),
+            Err(FlightError::Malformed(_))
+        ));
+        let early = record(
+            CONTENT_HANDSHAKE,
+            &handshake(HANDSHAKE_CERTIFICATE, &[0, 0, 0]),
+        );
+        assert!(matches!(
+            parse_flight(&early),
+            Err(FlightError::Malformed(_))
+        ));
         assert!(looks_like_tls(&[]));
         assert!(!looks_like_tls(&[0x16, 0x00]));
     }
@@ -658,7 +629,10 @@ mod tests {
             assert_eq!(serde_json::from_value::<TlsVersion>(json).unwrap(), v);
         }
         assert_eq!(serde_json::to_value(TlsVersion::Tls12).unwrap(), "TLSv1.2");
-        assert_eq!(cipher_suite_name(0xc030), "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384");
+        assert_eq!(
+            cipher_suite_name(0xc030),
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+        );
         assert_eq!(cipher_suite_name(0x1234), "0x1234");
         assert!(TlsVersion::Tls11.is_legacy() && !TlsVersion::Tls12.is_legacy());
     }

@@ -112,7 +112,11 @@ impl Protocol {
     pub fn starts_with_tls(self) -> bool {
         matches!(
             self,
-            Protocol::Ssl | Protocol::Hybrid | Protocol::HybridEx | Protocol::Rdstls | Protocol::Rdsaad
+            Protocol::Ssl
+                | Protocol::Hybrid
+                | Protocol::HybridEx
+                | Protocol::Rdstls
+                | Protocol::Rdsaad
         )
     }
 
@@ -169,10 +173,12 @@ impl ProtocolSet {
     /// TLS only.
     pub const SSL: ProtocolSet = ProtocolSet(Protocol::PROTOCOL_SSL);
     /// TLS or CredSSP, what a client that supports NLA but not the early result asks for.
-    pub const SSL_HYBRID: ProtocolSet = ProtocolSet(Protocol::PROTOCOL_SSL | Protocol::PROTOCOL_HYBRID);
+    pub const SSL_HYBRID: ProtocolSet =
+        ProtocolSet(Protocol::PROTOCOL_SSL | Protocol::PROTOCOL_HYBRID);
     /// TLS, CredSSP or CredSSP with the early result: what mstsc asks for by default.
-    pub const SSL_HYBRID_EX: ProtocolSet =
-        ProtocolSet(Protocol::PROTOCOL_SSL | Protocol::PROTOCOL_HYBRID | Protocol::PROTOCOL_HYBRID_EX);
+    pub const SSL_HYBRID_EX: ProtocolSet = ProtocolSet(
+        Protocol::PROTOCOL_SSL | Protocol::PROTOCOL_HYBRID | Protocol::PROTOCOL_HYBRID_EX,
+    );
 
     pub fn of(protocols: &[Protocol]) -> Self {
         ProtocolSet(protocols.iter().fold(0, |acc, p| acc | p.value()))
@@ -267,7 +273,9 @@ impl FailureCode {
             FailureCode::SslCertNotOnServer => "SSL_CERT_NOT_ON_SERVER".into(),
             FailureCode::InconsistentFlags => "INCONSISTENT_FLAGS".into(),
             FailureCode::HybridRequiredByServer => "HYBRID_REQUIRED_BY_SERVER".into(),
-            FailureCode::SslWithUserAuthRequiredByServer => "SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER".into(),
+            FailureCode::SslWithUserAuthRequiredByServer => {
+                "SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER".into()
+            }
             FailureCode::Unknown(v) => format!("UNKNOWN_FAILURE_{v:#010x}").into(),
         }
     }
@@ -633,9 +641,24 @@ mod tests {
 
     #[test]
     fn parses_the_negotiation_response_of_the_specification_example() {
-        // MS-RDPBCGR 4.1.2 layout (SRC-REF 0x1234, class 0) selecting PROTOCOL_RDP, as xrdp
-        // and Windows send it.
-        let confirm = parse_confirm(&hex("03 00 00 13 0e d0 00 00 12 34 00 02 00 08 00 00 00 00 00")).unwrap();
+        // The hex dump of MS-RDPBCGR 4.1.2 (SRC-REF 0x1234, class 0). Its bytes select
+        // PROTOCOL_SSL (01 00 00 00), whatever the annotation of some revisions says.
+        let confirm = parse_confirm(&hex(
+            "03 00 00 13 0e d0 00 00 12 34 00 02 00 08 00 01 00 00 00",
+        ))
+        .unwrap();
+        assert_eq!(
+            confirm,
+            Confirm::Selected {
+                protocol: Protocol::Ssl,
+                flags: 0
+            }
+        );
+        // FreeRDP's shadow server with /sec:rdp, asked for PROTOCOL_RDP (captured).
+        let confirm = parse_confirm(&hex(
+            "03 00 00 13 0e d0 00 00 00 00 00 02 00 08 00 00 00 00 00",
+        ))
+        .unwrap();
         assert_eq!(
             confirm,
             Confirm::Selected {
@@ -648,7 +671,10 @@ mod tests {
     #[test]
     fn parses_a_selection_with_flags() {
         // xrdp with security_layer=tls, asked for PROTOCOL_SSL (captured).
-        let confirm = parse_confirm(&hex("03 00 00 13 0e d0 00 00 12 34 00 02 01 08 00 01 00 00 00")).unwrap();
+        let confirm = parse_confirm(&hex(
+            "03 00 00 13 0e d0 00 00 12 34 00 02 01 08 00 01 00 00 00",
+        ))
+        .unwrap();
         assert_eq!(
             confirm,
             Confirm::Selected {
@@ -665,7 +691,10 @@ mod tests {
             ]
         );
         // FreeRDP's shadow server with /sec:nla, asked for SSL|HYBRID (captured).
-        let confirm = parse_confirm(&hex("03 00 00 13 0e d0 00 00 00 00 00 02 03 08 00 02 00 00 00")).unwrap();
+        let confirm = parse_confirm(&hex(
+            "03 00 00 13 0e d0 00 00 00 00 00 02 03 08 00 02 00 00 00",
+        ))
+        .unwrap();
         assert_eq!(
             confirm,
             Confirm::Selected {
@@ -715,25 +744,45 @@ mod tests {
 
     #[test]
     fn malformed_confirms_are_errors_not_panics() {
-        let cases: &[(&str, fn(&ConfirmError) -> bool)] = &[
+        type Check = fn(&ConfirmError) -> bool;
+        let cases: &[(&str, Check)] = &[
             ("48 54 54 50", |e| matches!(e, ConfirmError::NotTpkt(0x48))),
-            ("03 00 00 02 00 00", |e| matches!(e, ConfirmError::BadTpktLength(2))),
-            ("03 00 00 13 0e d0 00 00", |e| matches!(e, ConfirmError::Truncated { got: 8, expected: 19 })),
-            ("03 00 00 07 0e d0 00", |e| matches!(e, ConfirmError::BadLengthIndicator { .. })),
-            ("03 00 00 07 00 d0 00", |e| matches!(e, ConfirmError::BadLengthIndicator { .. })),
-            ("03 00 00 09 03 d0 00 00 00", |e| matches!(e, ConfirmError::BadLengthIndicator { .. })),
+            ("03 00 00 02 00 00", |e| {
+                matches!(e, ConfirmError::BadTpktLength(2))
+            }),
+            ("03 00 00 13 0e d0 00 00", |e| {
+                matches!(
+                    e,
+                    ConfirmError::Truncated {
+                        got: 8,
+                        expected: 19
+                    }
+                )
+            }),
+            ("03 00 00 07 0e d0 00", |e| {
+                matches!(e, ConfirmError::BadLengthIndicator { .. })
+            }),
+            ("03 00 00 07 00 d0 00", |e| {
+                matches!(e, ConfirmError::BadLengthIndicator { .. })
+            }),
+            ("03 00 00 09 03 d0 00 00 00", |e| {
+                matches!(e, ConfirmError::BadLengthIndicator { .. })
+            }),
             ("03 00 00 0f 0a d0 00 00 12 34 00 02 00 08 00", |e| {
                 matches!(e, ConfirmError::BadNegotiationLength(4))
             }),
-            ("03 00 00 13 0e d0 00 00 12 34 00 02 00 09 00 01 00 00 00", |e| {
-                matches!(e, ConfirmError::BadNegotiationLength(9))
-            }),
-            ("03 00 00 13 0e d0 00 00 12 34 00 07 00 08 00 01 00 00 00", |e| {
-                matches!(e, ConfirmError::UnknownNegotiationType(7))
-            }),
-            ("03 00 00 0b 06 80 00 00 00 00 00", |e| {
-                matches!(e, ConfirmError::NotConfirm(what) if what.contains("Disconnect Request"))
-            }),
+            (
+                "03 00 00 13 0e d0 00 00 12 34 00 02 00 09 00 01 00 00 00",
+                |e| matches!(e, ConfirmError::BadNegotiationLength(9)),
+            ),
+            (
+                "03 00 00 13 0e d0 00 00 12 34 00 07 00 08 00 01 00 00 00",
+                |e| matches!(e, ConfirmError::UnknownNegotiationType(7)),
+            ),
+            (
+                "03 00 00 0b 06 80 00 00 00 00 00",
+                |e| matches!(e, ConfirmError::NotConfirm(what) if what.contains("Disconnect Request")),
+            ),
             ("", |e| matches!(e, ConfirmError::NotTpkt(0))),
         ];
         for (bytes, check) in cases {
@@ -743,7 +792,10 @@ mod tests {
         // Every prefix of a valid confirm is an error, never a panic.
         let full = hex("03 00 00 13 0e d0 00 00 12 34 00 02 01 08 00 01 00 00 00");
         for cut in 0..full.len() {
-            assert!(parse_confirm(&full[..cut]).is_err(), "prefix of {cut} bytes");
+            assert!(
+                parse_confirm(&full[..cut]).is_err(),
+                "prefix of {cut} bytes"
+            );
         }
     }
 
@@ -760,7 +812,10 @@ mod tests {
             describe_tpkt(&hex("03 00 00 0b 06 80 00 00 00 00 00")),
             "an X.224 Disconnect Request"
         );
-        assert_eq!(describe_tpkt(&hex("16 03 01")), "bytes that are not a TPKT packet");
+        assert_eq!(
+            describe_tpkt(&hex("16 03 01")),
+            "bytes that are not a TPKT packet"
+        );
     }
 
     #[test]
@@ -773,14 +828,21 @@ mod tests {
             serde_json::to_value(ProtocolSet::SSL_HYBRID_EX).unwrap(),
             serde_json::json!(["PROTOCOL_SSL", "PROTOCOL_HYBRID", "PROTOCOL_HYBRID_EX"])
         );
-        let back: ProtocolSet = serde_json::from_value(serde_json::json!(["PROTOCOL_SSL", "PROTOCOL_HYBRID"])).unwrap();
+        let back: ProtocolSet =
+            serde_json::from_value(serde_json::json!(["PROTOCOL_SSL", "PROTOCOL_HYBRID"])).unwrap();
         assert_eq!(back, ProtocolSet::SSL_HYBRID);
         assert_eq!(ProtocolSet(0x40).protocols(), vec![Protocol::Unknown(0x40)]);
-        assert_eq!(ProtocolSet::SSL_HYBRID.to_string(), "PROTOCOL_SSL|PROTOCOL_HYBRID");
+        assert_eq!(
+            ProtocolSet::SSL_HYBRID.to_string(),
+            "PROTOCOL_SSL|PROTOCOL_HYBRID"
+        );
         assert!(ProtocolSet::RDP.offers(Protocol::Rdp));
         assert!(!ProtocolSet::SSL.offers(Protocol::Rdp));
         assert!(ProtocolSet::SSL_HYBRID_EX.offers(Protocol::HybridEx));
-        assert_eq!(serde_json::to_value(Protocol::Hybrid).unwrap(), "PROTOCOL_HYBRID");
+        assert_eq!(
+            serde_json::to_value(Protocol::Hybrid).unwrap(),
+            "PROTOCOL_HYBRID"
+        );
         assert!(serde_json::from_value::<Protocol>("PROTOCOL_NOPE".into()).is_err());
     }
 }

@@ -1,0 +1,101 @@
+//! `model simulate` prints its table and its JSON, and is reproducible from its seed.
+
+use engine::cli::{simulate, SimulateOptions};
+
+fn run(options: &SimulateOptions) -> String {
+    let mut out = Vec::new();
+    simulate(options, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn the_json_report_has_every_key_and_plausible_figures() {
+    let report: serde_json::Value = serde_json::from_str(&run(&SimulateOptions {
+        n: 60,
+        seed: 5,
+        slip: Some(0.1),
+        json: true,
+        ..SimulateOptions::default()
+    }))
+    .unwrap();
+    for key in [
+        "top1",
+        "top3",
+        "mean_questions",
+        "questions_lower_bound",
+        "checklist_questions",
+        "ecr_gap_to_optimum",
+        "ecr_saving_vs_most_likely",
+        "ece",
+        "brier",
+        "log_loss",
+        "step_p50_us",
+        "step_p99_us",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+    let figure = |key: &str| report[key].as_f64().unwrap();
+    assert!(figure("top1") <= figure("top3") && figure("top3") <= 1.0);
+    assert!(
+        figure("top1") > 0.5,
+        "the engine should beat guessing by far"
+    );
+    assert!(figure("mean_questions") < figure("checklist_questions"));
+    assert!(
+        figure("ecr_gap_to_optimum") >= -1e-12,
+        "P-over-C cannot beat the optimum"
+    );
+    assert!(figure("step_p99_us") >= figure("step_p50_us"));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_figures() {
+    let options = SimulateOptions {
+        n: 40,
+        seed: 9,
+        json: true,
+        ..SimulateOptions::default()
+    };
+    let strip_timing = |text: String| {
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value
+            .as_object_mut()
+            .unwrap()
+            .retain(|key, _| !key.starts_with("step_"));
+        value
+    };
+    assert_eq!(strip_timing(run(&options)), strip_timing(run(&options)));
+}
+
+#[test]
+fn the_table_shows_targets_and_learning_runs() {
+    let table = run(&SimulateOptions {
+        n: 30,
+        seed: 2,
+        learn_from: Some(300),
+        ..SimulateOptions::default()
+    });
+    assert!(
+        table.contains("parameters learned from 300 simulated resolved cases"),
+        "{table}"
+    );
+    for figure in [
+        "top-1 accuracy",
+        "lower bound",
+        "fixed checklist",
+        "gap to the exact optimum",
+        "expected calibration error",
+        "step latency p99",
+    ] {
+        assert!(table.contains(figure), "missing {figure}:\n{table}");
+    }
+    let error = simulate(
+        &SimulateOptions {
+            n: 0,
+            ..SimulateOptions::default()
+        },
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert_eq!(error.to_string(), "--n must be at least 1");
+}
