@@ -142,8 +142,8 @@ impl CheckSpec {
 #[serde(tag = "check", rename_all = "kebab-case")]
 pub enum CheckReport {
     TcpConnect(TcpConnectReport),
-    RdpNegotiate(RdpNegotiateReport),
-    RdpTls(RdpTlsReport),
+    RdpNegotiate(Box<RdpNegotiateReport>),
+    RdpTls(Box<RdpTlsReport>),
 }
 
 /// Result of `tcp-connect`: name resolution, then one connection attempt per address.

@@ -106,17 +106,21 @@ pub fn format_code(code: u32) -> String {
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Queued,
+    /// Sent to the agent; waiting for its report.
+    Sent,
     Running,
     Succeeded,
     Failed,
     AgentOffline,
     NoAgent,
+    TimedOut,
+    Cancelled,
 }
 
 impl CheckStatus {
     /// No further change will come for this run.
     pub fn is_final(self) -> bool {
-        !matches!(self, CheckStatus::Queued | CheckStatus::Running)
+        !matches!(self, CheckStatus::Queued | CheckStatus::Sent | CheckStatus::Running)
     }
 }
 
@@ -124,6 +128,8 @@ impl CheckStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckRunView {
     pub check_id: String,
+    /// Run by the server itself rather than by an agent.
+    pub run_by_server: bool,
     pub status: CheckStatus,
     /// The host name of the agent that ran (or was to run) the check.
     pub agent_hostname: Option<String>,

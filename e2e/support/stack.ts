@@ -63,10 +63,12 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
 
     const token = execFileSync(bin('rdp-doctor'), ['token', 'create', '--state-dir', stateDir, '--expires-in', '5m'], {
       encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
     }).trim();
     const agentConfig = join(stateDir, 'agent.json');
     execFileSync(bin('rdp-doctor-agent'), ['enroll', '--server', url, '--token', token, '--config', agentConfig], {
       encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const agent = await startAndWaitFor(
       bin('rdp-doctor-agent'),

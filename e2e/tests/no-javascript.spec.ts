@@ -1,6 +1,6 @@
 // The same flow with JavaScript off: plain form posts, and a page that refreshes itself.
 import { expect, test } from '@playwright/test';
-import { fillCaseForm, openHome } from './portal';
+import { agentReachability, fillCaseForm, openHome } from './portal';
 
 test.use({ javaScriptEnabled: false });
 
@@ -12,11 +12,11 @@ test('without JavaScript the case opens by a form post and the result appears on
   await expect(page).toHaveURL(/\/cases\/[0-9a-f-]{36}$/);
   // First the pending state, with the self-refresh that only a browser without JavaScript obeys
   // (Playwright's text matching ignores <noscript>, so look for the element itself).
-  await expect(page.getByRole('status')).toContainText('Checking');
+  await expect(agentReachability(page).getByRole('status')).toContainText('Checking');
   await expect(page.locator('noscript meta[http-equiv="refresh"]')).toHaveCount(1);
   const firstLoad = await page.evaluate(() => performance.timeOrigin);
 
-  const verdict = page.locator('[data-verdict]');
+  const verdict = agentReachability(page).locator('[data-verdict]');
   await expect(verdict).toHaveAttribute('data-verdict', 'NoAnswer');
   await expect(verdict).toContainText('did not answer on port');
   // The result came with a new page load, and the refresh stops once the check is final.

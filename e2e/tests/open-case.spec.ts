@@ -1,6 +1,6 @@
 // An employee whose Remote Desktop failed opens a case and watches the check result arrive.
 import { expect, test } from '@playwright/test';
-import { fillCaseForm, openHome } from './portal';
+import { agentReachability, fillCaseForm, openHome, serverReachability } from './portal';
 
 test('the check result appears on the case page without a reload', async ({ page }) => {
   await openHome(page, { hydrated: true });
@@ -11,13 +11,17 @@ test('the check result appears on the case page without a reload', async ({ page
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Connecting to 127.0.0.1');
   // Mark this document: a reload would lose the mark.
   await page.evaluate(() => ((window as any).__sameDocument = true));
-  await expect(page.getByRole('status')).toContainText('Checking');
+  const check = agentReachability(page);
+  await expect(check.getByRole('status')).toContainText('Checking');
 
-  const verdict = page.locator('[data-verdict]');
+  const verdict = check.locator('[data-verdict]');
   await expect(verdict).toHaveAttribute('data-verdict', 'NoAnswer');
   await expect(verdict).toContainText('did not answer on port');
   expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true);
-  await expect(page.getByRole('cell', { name: 'no answer' })).toBeVisible();
+  await expect(check.getByRole('cell', { name: 'no answer' })).toBeVisible();
+  // The server checks from its own vantage point too, and says so.
+  await expect(serverReachability(page).locator('[data-verdict]')).toHaveAttribute('data-verdict', 'NoAnswer');
+  await expect(serverReachability(page)).toContainText('Checked from the RDP Doctor server');
   await expect(page.locator('.case-facts')).toContainText('0x904 (extended 0x7)');
 });
 
@@ -26,15 +30,18 @@ test('a computer that accepts connections is reported as reachable, with timings
   await fillCaseForm(page, '127.0.0.1', process.env.OPEN_PORT!);
   await page.getByRole('button', { name: 'Check my connection' }).click();
 
-  const verdict = page.locator('[data-verdict]');
+  const check = agentReachability(page);
+  const verdict = check.locator('[data-verdict]');
   await expect(verdict).toHaveAttribute('data-verdict', 'Open');
   await expect(verdict).toContainText(`accepts connections on port ${process.env.OPEN_PORT}`);
-  await expect(page.getByRole('cell', { name: 'open', exact: true })).toBeVisible();
-  await expect(page.getByRole('cell', { name: / ms$/ })).toBeVisible();
+  await expect(check.getByRole('cell', { name: 'open', exact: true })).toBeVisible();
+  await expect(check.getByRole('cell', { name: / ms$/ })).toBeVisible();
+  // The port is not an RDP server (it is the portal itself): the protocol check says so.
+  await expect(page.locator('article[data-check="rdp-negotiate"] [data-verdict]')).toHaveAttribute('data-verdict', 'NotRdp');
 
   // The case is stored: loading its address afresh shows the same result.
   await page.reload();
-  await expect(page.locator('[data-verdict]')).toHaveAttribute('data-verdict', 'Open');
+  await expect(agentReachability(page).locator('[data-verdict]')).toHaveAttribute('data-verdict', 'Open');
 });
 
 test('bad input gets a specific message next to its field and keeps what was typed', async ({ page }) => {

@@ -20,3 +20,9 @@ export async function fillCaseForm(page: Page, host: string, port: string) {
   await page.getByLabel('Error code shown').fill('0x904');
   await page.getByLabel('Extended error code (if shown)').fill('0x7');
 }
+
+/** The agent's tcp-connect check on the case page (the first check of every case). */
+export const agentReachability = (page: Page) => page.locator('article[data-check="tcp-connect"][data-runner="agent"]');
+
+/** The same check run by the server itself, the second vantage point. */
+export const serverReachability = (page: Page) => page.locator('article[data-check="tcp-connect"][data-runner="server"]');

@@ -110,15 +110,48 @@ impl Evaluator<'_> {
         if top >= settings.stop_threshold {
             return None;
         }
-        let candidates: Vec<Candidate> = observations
+        let mut candidates: Vec<Candidate> = observations
             .filter(unasked)
             .map(|o| self.evaluate(o))
             .filter(|c| c.information_gain >= settings.min_information_gain)
             .collect();
+        if std::env::var_os("RDPD_LOOK2").is_some() {
+            // two-step lookahead on IG
+            let mut best: Option<(f64, Candidate)> = None;
+            for c in &candidates {
+                let spec = &self.model.observations[c.observation];
+                let mut total = 0.0;
+                let mut log_after = Vec::new();
+                let mut after = Vec::new();
+                for (value, likelihood) in spec.likelihood.iter().enumerate() {
+                    let p_value: f64 = self.posterior.iter().zip(likelihood).map(|(p, l)| p * l).sum();
+                    if p_value <= 0.0 { continue; }
+                    self.belief.log_posterior_after(self.model, self.log_posterior, c.observation, value, &mut log_after);
+                    normalize(&log_after, &mut after);
+                    let h = entropy_bits(&after);
+                    let mut b2 = self.belief.clone();
+                    b2.observe(self.model, c.observation, crate::inference::Reading::Value(value));
+                    let lp2 = b2.log_posterior(self.model);
+                    let ev = Evaluator { model: self.model, belief: &b2, log_posterior: &lp2, posterior: &after, repairs: self.repairs, entropy: h, expected_cost_of_repair: 0.0 };
+                    let top2 = after.iter().copied().fold(0.0, f64::max);
+                    let m = if top2 >= settings.stop_threshold { 0.0 } else {
+                        (0..self.model.observations.len()).filter(|o| b2.observed[*o].is_none()).map(|o| ev.evaluate(o).information_gain).fold(0.0, f64::max) };
+                    total += p_value * m;
+                }
+                let score = c.information_gain + (1.0 - spec.no_result) * total + spec.no_result * 0.0;
+                if best.is_none_or(|(b, _)| score > b) { best = Some((score, *c)); }
+            }
+            if let Some((_, c)) = best { candidates = vec![c]; }
+        }
         let cheapest = candidates
             .iter()
             .map(|c| c.expected_cost_after)
             .fold(f64::INFINITY, f64::min);
+        if let Some(m) = std::env::var("RDPD_VOI").ok().and_then(|v| v.parse::<f64>().ok()) {
+            if cheapest >= self.expected_cost_of_repair - m {
+                return None;
+            }
+        }
         let tied = cheapest * (1.0 + settings.tie_tolerance);
         candidates
             .into_iter()

@@ -4,42 +4,88 @@ use agent_client::wire::{CheckReport, CheckSpec};
 use app::case::{CaseView, CheckRunView, CheckStatus, NewCase};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+
+use crate::config::Settings;
 use uuid::Uuid;
 
 /// The status names as the `check_run_status` enum spells them.
 fn status_from_db(status: &str) -> CheckStatus {
     match status {
         "queued" => CheckStatus::Queued,
+        "sent" => CheckStatus::Sent,
         "running" => CheckStatus::Running,
         "succeeded" => CheckStatus::Succeeded,
         "agent_offline" => CheckStatus::AgentOffline,
         "no_agent" => CheckStatus::NoAgent,
+        "timed_out" => CheckStatus::TimedOut,
+        "cancelled" => CheckStatus::Cancelled,
         _ => CheckStatus::Failed,
     }
 }
 
-/// A case and its first check, as stored by [`open_case`].
-#[derive(Debug, Clone, Copy)]
-pub struct OpenedCase {
-    pub case_id: Uuid,
-    pub run_id: Uuid,
-    /// False when no agent is enrolled, so the run was stored as `no_agent`.
-    pub dispatchable: bool,
+/// Who runs a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// An enrolled agent (if there is none, the run is stored as `no_agent`).
+    Agent(Option<Uuid>),
+    /// The server itself: a vantage point independent of any agent.
+    Server,
 }
 
-/// Stores the case and its first check (`tcp-connect` to the target) in one transaction.
+/// A check to queue for a case.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    pub spec: CheckSpec,
+    pub runner: Runner,
+}
+
+/// The checks every new case starts with: can the agent reach the port, can the server
+/// reach it too, and what does the RDP server answer (security protocols, TLS certificate).
+pub fn first_checks(case: &NewCase, agent: Option<Uuid>, settings: &Settings) -> Vec<PlannedRun> {
+    let target = case.target.clone();
+    let timeout_ms = settings.connect_timeout_ms;
+    vec![
+        PlannedRun {
+            spec: CheckSpec::TcpConnect {
+                target: target.clone(),
+                timeout_ms,
+            },
+            runner: Runner::Agent(agent),
+        },
+        PlannedRun {
+            spec: CheckSpec::TcpConnect {
+                target: target.clone(),
+                timeout_ms,
+            },
+            runner: Runner::Server,
+        },
+        PlannedRun {
+            spec: CheckSpec::RdpNegotiate {
+                target: target.clone(),
+                timeout_ms,
+            },
+            runner: Runner::Agent(agent),
+        },
+        PlannedRun {
+            spec: CheckSpec::RdpTls {
+                target,
+                timeout_ms,
+                probe_versions: true,
+            },
+            runner: Runner::Agent(agent),
+        },
+    ]
+}
+
+/// Stores the case and its first checks in one transaction; the dispatcher hears of them
+/// when it commits. Returns the case id.
 pub async fn open_case(
     pool: &PgPool,
     case: &NewCase,
-    agent: Option<Uuid>,
-    connect_timeout_ms: u32,
-) -> sqlx::Result<OpenedCase> {
+    runs: &[PlannedRun],
+    settings: &Settings,
+) -> sqlx::Result<Uuid> {
     let case_id = Uuid::new_v4();
-    let run_id = Uuid::new_v4();
-    let spec = CheckSpec::TcpConnect {
-        target: case.target.clone(),
-        timeout_ms: connect_timeout_ms,
-    };
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO cases (id, error_code, extended_code, target_host, target_port) VALUES ($1, $2, $3, $4, $5)",
@@ -51,36 +97,45 @@ pub async fn open_case(
     .bind(i32::from(case.target.port))
     .execute(&mut *tx)
     .await?;
-    let (status, problem) = match agent {
-        Some(_) => ("queued", None),
-        None => (
-            "no_agent",
-            Some("No agent is enrolled with RDP Doctor yet, so nothing can run checks."),
-        ),
-    };
-    sqlx::query(
-        "INSERT INTO check_runs (id, case_id, agent_id, check_id, spec, status, problem, finished_at) \
-         VALUES ($1, $2, $3, $4, $5, $6::check_run_status, $7, CASE WHEN $6 = 'queued' THEN NULL ELSE now() END)",
-    )
-    .bind(run_id)
-    .bind(case_id)
-    .bind(agent)
-    .bind(spec.id())
-    .bind(sqlx::types::Json(&spec))
-    .bind(status)
-    .bind(problem)
-    .execute(&mut *tx)
-    .await?;
+    let deadline =
+        Utc::now() + chrono::Duration::from_std(settings.check_deadline).unwrap_or_default();
+    for run in runs {
+        let (runner, agent, status, problem) = match run.runner {
+            Runner::Server => ("server", None, "queued", None),
+            Runner::Agent(Some(agent)) => ("agent", Some(agent), "queued", None),
+            Runner::Agent(None) => (
+                "agent",
+                None,
+                "no_agent",
+                Some("No agent is enrolled with RDP Doctor yet, so nothing can run checks."),
+            ),
+        };
+        let run_id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO check_runs (id, case_id, agent_id, runner, check_id, spec, status, problem,                  idempotency_key, max_attempts, deadline, finished_at)              VALUES ($1, $2, $3, $4, $5, $6, $7::check_run_status, $8, $9, $10, $11,                  CASE WHEN $7 = 'queued' THEN NULL ELSE now() END)",
+        )
+        .bind(run_id)
+        .bind(case_id)
+        .bind(agent)
+        .bind(runner)
+        .bind(run.spec.id())
+        .bind(sqlx::types::Json(&run.spec))
+        .bind(status)
+        .bind(problem)
+        .bind(run_id)
+        .bind(settings.max_attempts)
+        .bind(deadline)
+        .execute(&mut *tx)
+        .await?;
+    }
+    crate::dispatch::announce_queued(&mut tx).await?;
     tx.commit().await?;
-    Ok(OpenedCase {
-        case_id,
-        run_id,
-        dispatchable: agent.is_some(),
-    })
+    Ok(case_id)
 }
 
 type CaseRow = (Uuid, DateTime<Utc>, Option<i64>, Option<i64>, String, i32);
 type RunRow = (
+    String,
     String,
     String,
     Option<String>,
@@ -100,9 +155,9 @@ pub async fn load_case(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<CaseView>
         return Ok(None);
     };
     let runs: Vec<RunRow> = sqlx::query_as(
-        "SELECT r.check_id, r.status::text, a.hostname, r.report, r.problem \
+        "SELECT r.check_id, r.runner, r.status::text, a.hostname, r.report, r.problem \
          FROM check_runs r LEFT JOIN agents a ON a.id = r.agent_id \
-         WHERE r.case_id = $1 ORDER BY r.created_at, r.id",
+         WHERE r.case_id = $1 ORDER BY r.seq",
     )
     .bind(id)
     .fetch_all(pool)
@@ -117,8 +172,9 @@ pub async fn load_case(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<CaseView>
         checks: runs
             .into_iter()
             .map(
-                |(check_id, status, agent_hostname, report, problem)| CheckRunView {
+                |(check_id, runner, status, agent_hostname, report, problem)| CheckRunView {
                     check_id,
+                    run_by_server: runner == "server",
                     status: status_from_db(&status),
                     agent_hostname,
                     report: report.map(|r| r.0),
@@ -129,17 +185,16 @@ pub async fn load_case(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<CaseView>
     }))
 }
 
-/// Opens a case for an employee and starts its first check on the chosen agent.
+/// Opens a case for an employee and queues its first checks.
 pub async fn open_and_dispatch(
     state: &crate::startup::AppState,
     case: &NewCase,
 ) -> sqlx::Result<Uuid> {
     let agent =
         crate::agents::pick_for_check(&state.pool, state.settings.default_agent.as_deref()).await?;
-    let opened = open_case(&state.pool, case, agent, state.settings.connect_timeout_ms).await?;
-    tracing::info!(case.id = %opened.case_id, run.id = %opened.run_id, "case opened");
-    if opened.dispatchable {
-        state.dispatcher.spawn(opened.run_id);
-    }
-    Ok(opened.case_id)
+    let runs = first_checks(case, agent, &state.settings);
+    let case_id = open_case(&state.pool, case, &runs, &state.settings).await?;
+    tracing::info!(case.id = %case_id, runs = runs.len(), "case opened");
+    state.dispatcher.wake();
+    Ok(case_id)
 }

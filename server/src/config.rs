@@ -94,6 +94,10 @@ pub struct Settings {
     pub agent_offline_after: Duration,
     pub default_agent: Option<String>,
     pub connect_timeout_ms: u32,
+    /// A check not finished this long after it was queued ends `timed_out`.
+    pub check_deadline: Duration,
+    /// Attempts per check before it ends as failed.
+    pub max_attempts: i32,
 }
 
 impl Settings {
@@ -104,6 +108,7 @@ impl Settings {
             agent_offline_after: heartbeat_interval * 3,
             default_agent: args.default_agent.clone(),
             connect_timeout_ms: args.connect_timeout_ms,
+            ..Settings::default()
         }
     }
 }
@@ -115,6 +120,8 @@ impl Default for Settings {
             agent_offline_after: Duration::from_secs(45),
             default_agent: None,
             connect_timeout_ms: 3000,
+            check_deadline: Duration::from_secs(300),
+            max_attempts: 3,
         }
     }
 }

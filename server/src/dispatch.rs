@@ -1,16 +1,27 @@
-//! Dispatch: runs a stored check on its agent and stores what came back.
+//! Dispatch: check runs are durable jobs in PostgreSQL, run by a worker in every server.
 //!
-//! Each run is a row in `check_runs`; it is claimed (`queued` → `running`), sent to the agent
-//! as a signed request, and ends `succeeded`, `failed` or `agent_offline`. Runs left
-//! unfinished by a stopped server are picked up again at start.
+//! A run moves `queued` → `sent` → `succeeded` | `failed` | `agent_offline` | `timed_out`
+//! (or `no_agent` / `cancelled`). The worker claims due runs with `FOR UPDATE SKIP LOCKED`,
+//! so several servers can share the queue; it wakes on `LISTEN rdp_doctor_jobs` and also
+//! polls. Each attempt holds a lease; an attempt whose server died is retried once its lease
+//! has passed, so a restart loses no job. A failed attempt is retried with bounded
+//! exponential backoff and jitter until `max_attempts` or the run's deadline. Every attempt
+//! runs in its own task with its own timeout, so a hung check never holds up the queue. An
+//! agent whose heartbeats have stopped is reported offline at once, without retries.
+//!
+//! Each state change is announced with `NOTIFY rdp_doctor_case_changed`, which every server
+//! turns into [`CaseEvents`] for the browsers following that case.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use agent_client::signed_http::{post_json, CallError, Signer};
-use agent_client::signing::Keypair;
+use agent_client::signing::{random_bytes, Keypair};
 use agent_client::wire::{CheckReport, CheckRequest, CheckSpec, RUN_CHECK_PATH};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
 use crate::agents;
@@ -19,8 +30,46 @@ use crate::events::CaseEvents;
 
 /// The key id the server signs with; agents accept no other.
 pub const SERVER_KEY_ID: &str = "server";
+/// Channel that says "a run was queued".
+pub const JOBS_CHANNEL: &str = "rdp_doctor_jobs";
+/// Channel whose payload is the id of a case whose runs changed.
+pub const CASE_CHANGED_CHANNEL: &str = "rdp_doctor_case_changed";
 
-/// Hands check runs to agents.
+/// How many attempts may be in flight at once in one server.
+const MAX_IN_FLIGHT: usize = 1024;
+/// How many runs one claim takes at most.
+const CLAIM_BATCH: i64 = 256;
+/// How often the worker looks for due runs when nothing wakes it.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A claimed run: one attempt to make.
+#[derive(Debug, sqlx::FromRow)]
+struct Attempt {
+    id: Uuid,
+    case_id: Uuid,
+    agent_id: Option<Uuid>,
+    runner: String,
+    spec: sqlx::types::Json<CheckSpec>,
+    attempts: i32,
+    max_attempts: i32,
+    deadline: DateTime<Utc>,
+}
+
+/// How one attempt ended.
+enum Outcome {
+    Succeeded(CheckReport),
+    /// Will not get better by retrying.
+    Failed(String),
+    /// Might work on another attempt (the agent did not answer, or answered 5xx).
+    Retryable {
+        problem: String,
+        agent_offline: bool,
+    },
+    /// The agent's heartbeats have stopped: report it now.
+    AgentOffline(String),
+}
+
+/// Runs check runs: the queue's worker, shared by every request handler.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     pool: PgPool,
@@ -28,13 +77,8 @@ pub struct Dispatcher {
     key: Arc<Keypair>,
     events: CaseEvents,
     settings: Arc<Settings>,
-}
-
-/// How a run ended.
-enum Ending {
-    Succeeded(CheckReport),
-    Failed(String),
-    AgentOffline(String),
+    wake: Arc<Notify>,
+    in_flight: Arc<Semaphore>,
 }
 
 impl Dispatcher {
@@ -46,139 +90,419 @@ impl Dispatcher {
     ) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
+            .pool_max_idle_per_host(4)
             .build()
-            .expect("a reqwest client with default TLS settings always builds");
+            .expect("a reqwest client without TLS options always builds");
         Dispatcher {
             pool,
             client,
             key,
             events,
             settings,
+            wake: Arc::new(Notify::new()),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }
     }
 
-    /// Runs `run_id` in the background.
-    pub fn spawn(&self, run_id: Uuid) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = this.execute(run_id).await {
-                tracing::error!(run.id = %run_id, error = %e, "check run could not be completed");
+    /// Waits (up to `limit`) for the attempts in flight to be recorded, so a graceful
+    /// shutdown leaves no run half-done; whatever is still in flight then is retried by the
+    /// next server once its lease passes.
+    pub async fn drain(&self, limit: Duration) {
+        let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
+        if tokio::time::timeout(limit, self.in_flight.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping with check attempts still in flight; they will be retried");
+        }
+    }
+
+    /// Wakes this server's worker at once (other servers hear the `NOTIFY`).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Starts the worker and the notification listener; they stop when the returned
+    /// handles are aborted or dropped.
+    pub fn start(&self) -> WorkerHandles {
+        let worker = tokio::spawn(self.clone().work());
+        let listener = tokio::spawn(self.clone().listen());
+        WorkerHandles(vec![worker, listener])
+    }
+
+    /// The worker loop.
+    async fn work(self) {
+        loop {
+            let claimed = match self.tidy_and_claim().await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::error!(error = %e, "the dispatcher could not reach the database");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let full_batch = claimed.len() as i64 == CLAIM_BATCH;
+            for attempt in claimed {
+                let permit = match self.in_flight.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                };
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let id = attempt.id;
+                    if let Err(e) = this.make_attempt(attempt).await {
+                        tracing::error!(run.id = %id, error = %e, "check run attempt could not be recorded");
+                    }
+                    drop(permit);
+                });
             }
-        });
-    }
-
-    /// Starts again every run a previous server left queued or running.
-    pub async fn resume_unfinished(&self) -> sqlx::Result<usize> {
-        let runs: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM check_runs WHERE status IN ('queued', 'running') ORDER BY created_at",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for run in &runs {
-            self.spawn(*run);
+            if !full_batch {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                }
+            }
         }
-        Ok(runs.len())
     }
 
-    async fn execute(&self, run_id: Uuid) -> sqlx::Result<()> {
-        let claimed: Option<(Uuid, Option<Uuid>, sqlx::types::Json<CheckSpec>)> = sqlx::query_as(
-            "UPDATE check_runs SET status = 'running', started_at = now(), attempts = attempts + 1 \
-             WHERE id = $1 AND status IN ('queued', 'running') RETURNING case_id, agent_id, spec",
+    /// Listens for queued runs and case changes announced by any server.
+    async fn listen(self) {
+        loop {
+            match self.listen_until_error().await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the PostgreSQL notification listener; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn listen_until_error(&self) -> sqlx::Result<()> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener
+            .listen_all([JOBS_CHANNEL, CASE_CHANGED_CHANNEL])
+            .await?;
+        // Anything queued while we were not listening is found by the next claim.
+        self.wake();
+        loop {
+            let notification = listener.recv().await?;
+            match notification.channel() {
+                JOBS_CHANNEL => self.wake(),
+                _ => {
+                    if let Ok(case_id) = Uuid::parse_str(notification.payload()) {
+                        self.events.case_changed(case_id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Recovers attempts whose server died, times out runs past their deadline, then claims
+    /// the runs that are due.
+    async fn tidy_and_claim(&self) -> sqlx::Result<Vec<Attempt>> {
+        let mut tx = self.pool.begin().await?;
+        let touched: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE check_runs SET \
+                 status = CASE WHEN attempts >= max_attempts OR deadline <= now() \
+                               THEN 'timed_out'::check_run_status ELSE 'queued'::check_run_status END, \
+                 problem = CASE WHEN attempts >= max_attempts OR deadline <= now() \
+                               THEN 'The check did not finish in time.' END, \
+                 finished_at = CASE WHEN attempts >= max_attempts OR deadline <= now() THEN now() END, \
+                 last_error = 'the server running this attempt stopped before it finished', \
+                 lease_until = NULL, next_attempt_at = now() \
+             WHERE status IN ('sent', 'running') AND lease_until < now() \
+             RETURNING case_id",
         )
-        .bind(run_id)
-        .fetch_optional(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        let Some((case_id, agent_id, spec)) = claimed else {
-            return Ok(());
-        };
-        self.events.case_changed(case_id);
-        let ending = match agent_id {
-            Some(agent_id) => self.call_agent(run_id, agent_id, spec.0).await?,
-            None => Ending::Failed("No agent was assigned to this check.".into()),
-        };
-        let (status, report, problem) = match ending {
-            Ending::Succeeded(report) => ("succeeded", Some(sqlx::types::Json(report)), None),
-            Ending::Failed(problem) => ("failed", None, Some(problem)),
-            Ending::AgentOffline(problem) => ("agent_offline", None, Some(problem)),
-        };
-        sqlx::query(
-            "UPDATE check_runs SET status = $2::check_run_status, report = $3, problem = $4, finished_at = now() \
-             WHERE id = $1",
+        let expired: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE check_runs SET status = 'timed_out', finished_at = now(), \
+                 problem = 'The check did not finish in time.' \
+             WHERE status = 'queued' AND deadline <= now() RETURNING case_id",
         )
-        .bind(run_id)
-        .bind(status)
-        .bind(report)
-        .bind(problem)
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        tracing::info!(run.id = %run_id, case.id = %case_id, status, "check run finished");
-        self.events.case_changed(case_id);
-        Ok(())
+        let claimed: Vec<Attempt> = sqlx::query_as(
+            "WITH due AS ( \
+                 SELECT id FROM check_runs \
+                 WHERE status = 'queued' AND next_attempt_at <= now() \
+                 ORDER BY next_attempt_at \
+                 FOR UPDATE SKIP LOCKED \
+                 LIMIT $1) \
+             UPDATE check_runs r SET status = 'sent', attempts = r.attempts + 1, \
+                 started_at = coalesce(r.started_at, now()), \
+                 lease_until = now() + make_interval(secs => $2) \
+             FROM due WHERE r.id = due.id \
+             RETURNING r.id, r.case_id, r.agent_id, r.runner, r.spec, r.attempts, r.max_attempts, r.deadline",
+        )
+        .bind(CLAIM_BATCH)
+        .bind(self.lease_for_attempt().as_secs_f64())
+        .fetch_all(&mut *tx)
+        .await?;
+        for case_id in touched
+            .iter()
+            .chain(&expired)
+            .chain(claimed.iter().map(|a| &a.case_id))
+        {
+            announce_case_change(&mut tx, *case_id).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Longest an attempt may take: the checks make a handful of connections, each with
+    /// its own step timeout, so allow for several plus a margin.
+    fn attempt_timeout(&self, spec: &CheckSpec) -> Duration {
+        let step = |ms: &u32| Duration::from_millis(u64::from(*ms));
+        match spec {
+            CheckSpec::TcpConnect { timeout_ms, .. } => {
+                step(timeout_ms) * 6 + Duration::from_secs(2)
+            }
+            CheckSpec::RdpNegotiate { timeout_ms, .. } => {
+                step(timeout_ms) * 10 + Duration::from_secs(2)
+            }
+            CheckSpec::RdpTls { timeout_ms, .. } => step(timeout_ms) * 20 + Duration::from_secs(2),
+        }
+    }
+
+    /// The lease covers the longest attempt this server can make.
+    fn lease_for_attempt(&self) -> Duration {
+        let step = Duration::from_millis(u64::from(self.settings.connect_timeout_ms));
+        step * 20 + Duration::from_secs(2)
+    }
+
+    async fn make_attempt(&self, attempt: Attempt) -> sqlx::Result<()> {
+        let spec = attempt.spec.0.clone();
+        let limit = self.attempt_timeout(&spec);
+        let outcome = if attempt.runner == "server" {
+            match tokio::time::timeout(limit, agent_client::checks::run(&spec)).await {
+                Ok(report) => Outcome::Succeeded(report),
+                Err(_) => Outcome::Retryable {
+                    problem: "The check took too long on the server.".into(),
+                    agent_offline: false,
+                },
+            }
+        } else {
+            match attempt.agent_id {
+                Some(agent_id) => self.call_agent(attempt.id, agent_id, spec, limit).await?,
+                None => Outcome::Failed("No agent was assigned to this check.".into()),
+            }
+        };
+        self.record(&attempt, outcome).await
     }
 
     async fn call_agent(
         &self,
         run_id: Uuid,
         agent_id: Uuid,
-        spec: CheckSpec,
-    ) -> sqlx::Result<Ending> {
+        check: CheckSpec,
+        limit: Duration,
+    ) -> sqlx::Result<Outcome> {
         let Some(agent) = agents::endpoint(&self.pool, agent_id).await? else {
-            return Ok(Ending::Failed(
+            return Ok(Outcome::Failed(
                 "The agent assigned to this check is no longer enrolled.".into(),
             ));
         };
+        let last_seen = agent
+            .last_seen_at
+            .map(|t| {
+                format!(
+                    " It was last heard from at {}.",
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                )
+            })
+            .unwrap_or_default();
+        if !agent.is_online(self.settings.agent_offline_after) {
+            return Ok(Outcome::AgentOffline(format!(
+                "The checking agent on {} is offline: its heartbeats have stopped.{last_seen}",
+                agent.hostname
+            )));
+        }
         let Some(url) = agent.listen_url.clone() else {
-            return Ok(Ending::AgentOffline(format!(
+            return Ok(Outcome::AgentOffline(format!(
                 "The agent on {} has not said where it listens yet (it sends that with its first heartbeat).",
                 agent.hostname
             )));
         };
         let request = CheckRequest {
             run_id: run_id.to_string(),
-            check: spec,
+            check,
         };
         let signer = Signer {
             key: &self.key,
             key_id: SERVER_KEY_ID,
             peer_key: Some(&agent.public_key),
         };
-        // A check makes one attempt per address; allow for a few addresses plus the lookup.
-        let timeout = Duration::from_millis(u64::from(self.settings.connect_timeout_ms)) * 6
-            + Duration::from_secs(5);
-        let result: Result<CheckReport, CallError> = post_json(
-            &self.client,
-            &url,
-            RUN_CHECK_PATH,
-            signer,
-            &request,
-            timeout,
-        )
-        .await;
+        let result: Result<CheckReport, CallError> =
+            post_json(&self.client, &url, RUN_CHECK_PATH, signer, &request, limit).await;
         Ok(match result {
-            Ok(report) => Ending::Succeeded(report),
+            Ok(report) => Outcome::Succeeded(report),
             Err(e @ (CallError::Unreachable { .. } | CallError::TimedOut { .. })) => {
-                tracing::warn!(run.id = %run_id, agent.id = %agent_id, error = %e, "agent offline");
-                let last_seen = agent
-                    .last_seen_at
-                    .map(|t| {
-                        format!(
-                            " It was last heard from at {}.",
-                            t.format("%Y-%m-%d %H:%M:%S UTC")
-                        )
-                    })
-                    .unwrap_or_default();
-                Ending::AgentOffline(format!(
-                    "The checking agent on {} did not answer.{last_seen}",
-                    agent.hostname
-                ))
+                tracing::warn!(run.id = %run_id, agent.id = %agent_id, error = %e, "agent did not answer");
+                Outcome::Retryable {
+                    problem: format!(
+                        "The checking agent on {} did not answer.{last_seen}",
+                        agent.hostname
+                    ),
+                    agent_offline: matches!(e, CallError::Unreachable { .. }),
+                }
             }
+            Err(CallError::Refused { status, body }) if status >= 500 => Outcome::Retryable {
+                problem: format!(
+                    "The checking agent on {} failed: {}",
+                    agent.hostname, body.error.message
+                ),
+                agent_offline: false,
+            },
             Err(e) => {
                 tracing::warn!(run.id = %run_id, agent.id = %agent_id, error = %e, "agent refused or garbled a check");
-                Ending::Failed(format!(
+                Outcome::Failed(format!(
                     "The checking agent on {} could not run the check: {e}",
                     agent.hostname
                 ))
             }
         })
+    }
+
+    /// Stores how the attempt ended; only the attempt that holds the run may finish it.
+    async fn record(&self, attempt: &Attempt, outcome: Outcome) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let fence = "WHERE id = $1 AND attempts = $2 AND status = 'sent'";
+        let finish = |status: &'static str| {
+            format!(
+                "UPDATE check_runs SET status = '{status}', report = $3, problem = $4, finished_at = now(), \
+                 lease_until = NULL {fence}"
+            )
+        };
+        let updated = match outcome {
+            Outcome::Succeeded(report) => {
+                sqlx::query(&finish("succeeded"))
+                    .bind(attempt.id)
+                    .bind(attempt.attempts)
+                    .bind(sqlx::types::Json(report))
+                    .bind(None::<String>)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            Outcome::Failed(problem) => {
+                sqlx::query(&finish("failed"))
+                    .bind(attempt.id)
+                    .bind(attempt.attempts)
+                    .bind(None::<sqlx::types::Json<CheckReport>>)
+                    .bind(problem)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            Outcome::AgentOffline(problem) => {
+                sqlx::query(&finish("agent_offline"))
+                    .bind(attempt.id)
+                    .bind(attempt.attempts)
+                    .bind(None::<sqlx::types::Json<CheckReport>>)
+                    .bind(problem)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            Outcome::Retryable {
+                problem,
+                agent_offline,
+            } => {
+                let delay = backoff(attempt.attempts);
+                let retry_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                if attempt.attempts < attempt.max_attempts && retry_at < attempt.deadline {
+                    sqlx::query(&format!(
+                        "UPDATE check_runs SET status = 'queued', next_attempt_at = $3, last_error = $4, \
+                         lease_until = NULL {fence}"
+                    ))
+                    .bind(attempt.id)
+                    .bind(attempt.attempts)
+                    .bind(retry_at)
+                    .bind(&problem)
+                    .execute(&mut *tx)
+                    .await?
+                } else {
+                    let status = if agent_offline {
+                        "agent_offline"
+                    } else {
+                        "timed_out"
+                    };
+                    sqlx::query(&finish(status))
+                        .bind(attempt.id)
+                        .bind(attempt.attempts)
+                        .bind(None::<sqlx::types::Json<CheckReport>>)
+                        .bind(problem)
+                        .execute(&mut *tx)
+                        .await?
+                }
+            }
+        };
+        if updated.rows_affected() == 0 {
+            // The lease ran out and another attempt owns the run now: its result counts.
+            tracing::warn!(run.id = %attempt.id, attempt = attempt.attempts, "a late attempt finished after its lease");
+            return Ok(());
+        }
+        announce_case_change(&mut tx, attempt.case_id).await?;
+        tx.commit().await
+    }
+}
+
+/// Aborts the dispatcher's tasks when dropped.
+#[derive(Debug)]
+pub struct WorkerHandles(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for WorkerHandles {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+/// Says, when the transaction commits, that a run of `case_id` changed.
+pub async fn announce_case_change(tx: &mut sqlx::PgConnection, case_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CASE_CHANGED_CHANNEL)
+        .bind(case_id.to_string())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Says, when the transaction commits, that runs are waiting.
+pub async fn announce_queued(tx: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(JOBS_CHANNEL)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Delay before attempt `attempts + 1`: exponential from 250 ms, capped at 10 s, with jitter
+/// (between half and all of it) so that agents coming back are not hit all at once.
+fn backoff(attempts: i32) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 16) - 1).unwrap_or(0);
+    let full = (250u64 << exponent).min(10_000);
+    let jitter =
+        u64::from(u16::from_le_bytes(random_bytes::<2>())) * full / 2 / u64::from(u16::MAX);
+    Duration::from_millis(full / 2 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_bounded_and_jittered() {
+        for attempts in 1..20 {
+            let full = (250u64 << (attempts.min(16) - 1)).min(10_000);
+            let delay = backoff(attempts as i32).as_millis() as u64;
+            assert!(
+                delay >= full / 2 && delay <= full,
+                "attempt {attempts}: {delay} ms"
+            );
+        }
+        assert!(backoff(30) <= Duration::from_secs(10));
+        let delays: std::collections::HashSet<_> = (0..20).map(|_| backoff(5)).collect();
+        assert!(delays.len() > 1, "jitter varies the delay");
     }
 }

@@ -88,8 +88,6 @@ impl PrivatePostgres {
         }
         if pg.is_running() {
             tracing::info!(data_dir = %pg.data_dir.display(), "adopting the private PostgreSQL that is already running");
-        } else {
-            pg.spawn_postmaster()?;
         }
         pg.wait_until_ready(Duration::from_secs(60))?;
         Ok(pg)
@@ -213,7 +211,8 @@ impl PrivatePostgres {
                 .arg(format!("--regid={}", user.gid))
                 .arg("--clear-groups");
         }
-        cmd.args(["--pdeathsig", "TERM", "--"])
+        // SIGINT is PostgreSQL's fast shutdown: end the sessions, checkpoint, exit.
+        cmd.args(["--pdeathsig", "INT", "--"])
             .arg(postgres)
             .arg("-D")
             .arg(&self.data_dir)
@@ -250,41 +249,42 @@ impl PrivatePostgres {
         Ok(())
     }
 
+    /// Waits until the cluster accepts connections, starting it when nothing runs (a cluster
+    /// we adopted may be one that is shutting down: then we start it again).
     fn wait_until_ready(&self, limit: Duration) -> Result<()> {
         let started = Instant::now();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let log = self.data_dir.join("server.log");
         loop {
             let attempt = runtime.block_on(async {
                 let conn = self.connect_options("postgres").connect().await?;
                 conn.close().await
             });
-            match attempt {
+            let error = match attempt {
                 Ok(()) => return Ok(()),
-                Err(e) if started.elapsed() > limit => {
-                    bail!(
-                        "the private PostgreSQL did not accept connections within {limit:?} ({e}); see {}",
-                        self.data_dir.join("server.log").display()
-                    )
-                }
-                Err(_) => {
-                    if let Some(child) = self
-                        .child
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .as_mut()
-                    {
-                        if let Ok(Some(status)) = child.try_wait() {
-                            bail!(
-                                "postgres exited at start ({status}); see {}",
-                                self.data_dir.join("server.log").display()
-                            );
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                Err(e) => e,
+            };
+            if started.elapsed() > limit {
+                bail!(
+                    "the private PostgreSQL did not accept connections within {limit:?} ({error}); see {}",
+                    log.display()
+                );
             }
+            let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
+            match child.as_mut().map(Child::try_wait) {
+                Some(Ok(Some(status))) => {
+                    bail!("postgres exited at start ({status}); see {}", log.display())
+                }
+                Some(_) => {}
+                None if !self.is_running() => {
+                    drop(child);
+                    self.spawn_postmaster()?;
+                }
+                None => {}
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -10,6 +10,7 @@ pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod diagnosis;
 pub mod dispatch;
 pub mod embedded_pg;
 pub mod enrollment;

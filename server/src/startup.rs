@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use agent_client::signing::{Keypair, ReplayGuard};
 use anyhow::{Context, Result};
@@ -22,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{ServeArgs, Settings};
 use crate::db::Database;
+use crate::diagnosis::DiagnosisModel;
 use crate::dispatch::Dispatcher;
 use crate::events::CaseEvents;
 use crate::http::{api_router, error::api_not_found};
@@ -37,6 +39,8 @@ pub struct AppState {
     pub events: CaseEvents,
     pub dispatcher: Dispatcher,
     pub settings: Arc<Settings>,
+    /// The diagnosis model: shipped, then with the learned counts once `reload`ed.
+    pub diagnosis: DiagnosisModel,
 }
 
 impl AppState {
@@ -57,6 +61,7 @@ impl AppState {
             events,
             dispatcher,
             settings,
+            diagnosis: DiagnosisModel::shipped(),
         }
     }
 }
@@ -120,10 +125,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 async fn run(args: &ServeArgs, state_dir: &Path, pool: PgPool) -> Result<()> {
     let key = crate::keys::load_or_create(state_dir)?;
     let state = AppState::new(pool, key, Settings::from_args(args));
-    let resumed = state.dispatcher.resume_unfinished().await?;
-    if resumed > 0 {
-        tracing::info!(runs = resumed, "resumed check runs left unfinished");
-    }
+    state.diagnosis.reload(&state.pool).await?;
+    // Runs queued or in flight under a previous server are picked up by the worker.
+    let worker = state.dispatcher.start();
+    let dispatcher = state.dispatcher.clone();
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("Failed to listen on {}", args.listen))?;
@@ -136,5 +141,7 @@ async fn run(args: &ServeArgs, state_dir: &Path, pool: PgPool) -> Result<()> {
         .await
         .context("the HTTP server failed")?;
     tracing::info!("stopping");
+    drop(worker);
+    dispatcher.drain(Duration::from_secs(10)).await;
     Ok(())
 }

@@ -53,7 +53,7 @@ pub async fn run(spec: &CheckSpec) -> CheckReport {
             CheckReport::TcpConnect(tcp_connect::run(target, millis(timeout_ms)).await)
         }
         CheckSpec::RdpNegotiate { target, timeout_ms } => {
-            CheckReport::RdpNegotiate(rdp::negotiate(target, millis(timeout_ms)).await)
+            CheckReport::RdpNegotiate(Box::new(rdp::negotiate(target, millis(timeout_ms)).await))
         }
         CheckSpec::RdpTls {
             target,
@@ -64,7 +64,9 @@ pub async fn run(spec: &CheckSpec) -> CheckReport {
                 probe_versions: *probe_versions,
                 ..rdp::TlsOptions::default()
             };
-            CheckReport::RdpTls(rdp::tls_with(target, millis(timeout_ms), &options).await)
+            CheckReport::RdpTls(Box::new(
+                rdp::tls_with(target, millis(timeout_ms), &options).await,
+            ))
         }
     }
 }

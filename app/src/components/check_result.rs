@@ -10,13 +10,16 @@ use crate::case::{CheckRunView, CheckStatus};
 #[component]
 pub fn CheckResult(run: CheckRunView) -> impl IntoView {
     let title = check_title(&run.check_id);
-    let agent = run
-        .agent_hostname
-        .clone()
-        .map(|host| format!("Checked from {host}"))
-        .unwrap_or_default();
+    let source = if run.run_by_server {
+        "Checked from the RDP Doctor server".to_owned()
+    } else {
+        run.agent_hostname
+            .clone()
+            .map(|host| format!("Checked from {host}"))
+            .unwrap_or_default()
+    };
     let body = match (run.status, run.report) {
-        (CheckStatus::Queued | CheckStatus::Running, _) => view! {
+        (CheckStatus::Queued | CheckStatus::Sent | CheckStatus::Running, _) => view! {
             <p class="status pending" role="status">
                 <span class="spinner" aria-hidden="true"></span>
                 "Checking… this usually takes a few seconds."
@@ -79,9 +82,14 @@ pub fn CheckResult(run: CheckRunView) -> impl IntoView {
         }
     };
     view! {
-        <article class="check" data-check=run.check_id.clone() data-status=format!("{:?}", run.status)>
+        <article
+            class="check"
+            data-check=run.check_id.clone()
+            data-runner=if run.run_by_server { "server" } else { "agent" }
+            data-status=format!("{:?}", run.status)
+        >
             <h3>{title}</h3>
-            <p class="check-source">{agent}</p>
+            <p class="check-source">{source}</p>
             {body}
         </article>
     }

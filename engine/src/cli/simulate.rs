@@ -270,16 +270,40 @@ fn measure(
         bins: vec![(0.0, 0); CALIBRATION_BINS],
         ..Tally::default()
     };
+    let diag = std::env::var_os("RDPD_DIAG").is_some();
+    let mut per_cause = vec![(0usize, 0usize, 0usize, 0usize, 0.0f64, 0.0f64, 0usize); truth.cause_count()];
+    let mut hist = vec![0usize; 60];
     for _ in 0..options.n {
         let case = sample_case(truth, rng);
         let readings: Vec<Reading> = (0..case.readings.len())
             .map(|o| translate(engine, truth, o, case.readings[o]))
             .collect();
+        let before = (tally.questions + tally.checks, tally.top1, tally.reached_stop, tally.ecr_engine, tally.ecr_most_likely);
         run_adaptive(engine, &readings, case.cause, threshold, &mut tally);
+        if diag {
+            let d = &mut per_cause[case.cause];
+            d.0 += 1;
+            d.1 += tally.questions + tally.checks - before.0;
+            d.2 += tally.top1 - before.1;
+            d.3 += tally.reached_stop - before.2;
+            d.4 += tally.ecr_engine - before.3;
+            d.5 += tally.ecr_most_likely - before.4;
+            let steps = tally.questions + tally.checks - before.0;
+            hist[steps.min(59)] += 1;
+            if tally.reached_stop == before.2 { d.6 += steps; }
+        }
         tally.checklist_questions += run_fixed(engine, &readings, &checklist, threshold);
         tally.arbitrary_questions += run_fixed(engine, &readings, &arbitrary, threshold);
     }
 
+    if diag {
+        eprintln!("{:<26} {:>5} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>6}", "cause", "n", "steps", "top1", "reach", "stepsNR", "ecr", "ecrML", "save");
+        for (c, d) in per_cause.iter().enumerate() {
+            let n = d.0.max(1) as f64;
+            eprintln!("{:<26} {:>5} {:>6.2} {:>6.3} {:>6.3} {:>7.1} {:>8.1} {:>8.1} {:>6.3}", truth.cause_id(c), d.0, d.1 as f64 / n, d.2 as f64 / n, d.3 as f64 / n, d.6 as f64 / ((d.0 - d.3).max(1) as f64), d.4 / n, d.5 / n, 1.0 - d.4 / d.5);
+        }
+        eprintln!("steps histogram: {:?}", hist);
+    }
     let n = options.n as f64;
     let causes = truth.cause_count() as f64;
     let prior_entropy = entropy_bits(&truth.prior);
@@ -292,6 +316,13 @@ fn measure(
         .iter()
         .map(|(confidence, correct)| (confidence - *correct as f64).abs() / n)
         .sum();
+    if diag {
+        for (i, (conf, correct)) in tally.bins.iter().enumerate() {
+            let _ = i;
+            let n = BINCOUNT.with(|b| b.borrow()[i]);
+            eprintln!("bin {:>2}: n {:>5} mean conf {:.3} acc {:.3}  contrib {:.4}", i, n, conf / n.max(1) as f64, *correct as f64 / n.max(1) as f64, (conf - *correct as f64).abs() / options.n as f64);
+        }
+    }
     tally.step_micros.sort_by(f64::total_cmp);
     Report {
         model_version: engine.model().model_version.clone(),
@@ -342,6 +373,11 @@ fn run_adaptive(
         tally.step_micros.extend(micros);
         match advice.next {
             Some(next) => {
+                if std::env::var_os("RDPD_TRACE").is_some() {
+                    let top = advice.posterior.iter().cloned().enumerate().fold((0, 0.0), |b, (i, p)| if p > b.1 { (i, p) } else { b });
+                    let r = readings[next.observation];
+                    eprintln!("  [{}] top {} {:.3} -> ask {} ig {:.3} eco {:.0} ecr {:.0} => {:?}", engine.cause_id(cause), engine.cause_id(top.0), top.1, engine.observation_id(next.observation), next.information_gain, next.expected_cost_after, advice.expected_cost_of_repair, crate::simulation::reading_id(engine, next.observation, r));
+                }
                 belief.observe(engine, next.observation, readings[next.observation]);
                 match engine.observations[next.observation].source {
                     ObservationSource::Question(_) => tally.questions += 1,
@@ -355,12 +391,16 @@ fn run_adaptive(
     let mut ranked: Vec<usize> = (0..posterior.len()).collect();
     ranked.sort_by(|a, b| posterior[*b].total_cmp(&posterior[*a]));
     let confidence = posterior[ranked[0]];
+    if std::env::var_os("RDPD_CONF").is_some() && ranked[0] != cause {
+        eprintln!("CONF {} -> {} {:.2} {}", engine.cause_id(cause), engine.cause_id(ranked[0]), confidence, confidence >= threshold);
+    }
     tally.top1 += usize::from(ranked[0] == cause);
     tally.top3 += usize::from(ranked[..3].contains(&cause));
     tally.reached_stop += usize::from(confidence >= threshold);
     tally.top1_at_stop += usize::from(confidence >= threshold && ranked[0] == cause);
     let bin = ((confidence * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1);
     tally.bins[bin].0 += confidence;
+    if std::env::var_os("RDPD_DIAG").is_some() { BINCOUNT.with(|b| b.borrow_mut()[bin] += 1); }
     tally.bins[bin].1 += usize::from(ranked[0] == cause);
     tally.brier += posterior
         .iter()
@@ -470,6 +510,7 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank])
 }
 
+thread_local! { static BINCOUNT: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(vec![0; 15]); }
 const TOP1_TARGET: f64 = 0.93;
 const TOP3_TARGET: f64 = 0.98;
 const QUESTIONS_OVER_BOUND_TARGET: f64 = 1.3;

@@ -3,8 +3,10 @@
 
 pub mod agents;
 pub mod cases;
+pub mod diagnosis;
 pub mod error;
 pub mod health;
+pub mod openapi;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -22,7 +24,44 @@ pub fn api_router(state: AppState) -> Router {
     let for_portal = Router::new()
         .route("/api/v1/cases", post(cases::create_case))
         .route("/api/v1/cases/{id}", get(cases::get_case))
-        .route("/api/v1/cases/{id}/events", get(cases::case_events));
+        .route("/api/v1/cases/{id}/events", get(cases::case_events))
+        .route(
+            "/api/v1/cases/{id}/diagnosis",
+            post(diagnosis::start_diagnosis),
+        )
+        .route(
+            "/api/v1/diagnosis/{session_id}",
+            get(diagnosis::get_diagnosis),
+        )
+        .route(
+            "/api/v1/diagnosis/{session_id}/events",
+            get(diagnosis::get_diagnosis_events),
+        )
+        .route(
+            "/api/v1/diagnosis/{session_id}/answers",
+            post(diagnosis::post_answer),
+        )
+        .route(
+            "/api/v1/diagnosis/{session_id}/checks",
+            post(diagnosis::post_check),
+        )
+        .route(
+            "/api/v1/diagnosis/{session_id}/fixes",
+            post(diagnosis::post_fix),
+        )
+        .route(
+            "/api/v1/diagnosis/{session_id}/articles",
+            post(diagnosis::post_articles),
+        )
+        .route(
+            "/api/v1/diagnosis/{session_id}/close",
+            post(diagnosis::close_diagnosis),
+        )
+        .route(
+            "/api/v1/articles/ranking",
+            get(diagnosis::get_article_ranking),
+        )
+        .route("/api/openapi.json", get(openapi::openapi_json));
 
     // Used by operators and load balancers.
     let for_operations = Router::new().route("/healthz", get(health::healthz));

@@ -91,6 +91,7 @@ pub struct TestApp {
     pub state: AppState,
     pub client: reqwest::Client,
     server: JoinHandle<()>,
+    _dispatcher: server::dispatch::WorkerHandles,
 }
 
 impl Drop for TestApp {
@@ -105,18 +106,25 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
     let state = AppState::new(pool.clone(), Keypair::generate(), settings);
+    state
+        .diagnosis
+        .reload(&pool)
+        .await
+        .expect("the learned counts load");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = format!("http://{}", listener.local_addr().unwrap());
     let router = server::startup::router(state.clone(), Path::new("no-site-in-tests"));
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.expect("server");
     });
+    let dispatcher = state.dispatcher.start();
     TestApp {
         address,
         pool,
         state,
         client: reqwest::Client::new(),
         server,
+        _dispatcher: dispatcher,
     }
 }
 
@@ -131,39 +139,7 @@ impl TestApp {
     /// Enrolls a real agent through the HTTP API, serves its API on loopback, and sends
     /// its first heartbeat.
     pub async fn spawn_agent(&self) -> TestAgent {
-        let token = self.create_token(1).await;
-        let dir = temp_dir("agent");
-        let identity = agent_client::agent::enroll::enroll(
-            &self.address,
-            &token,
-            &dir.join("agent.json"),
-            None,
-        )
-        .await
-        .expect("enrollment succeeds");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
-        let listen_url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(AgentState {
-            identity,
-            replay_guard: ReplayGuard::new(),
-        });
-        let task = tokio::spawn({
-            let state = state.clone();
-            async move {
-                axum::serve(listener, agent_router(state))
-                    .await
-                    .expect("agent");
-            }
-        });
-        agent_client::agent::heartbeat::beat(&reqwest::Client::new(), &state.identity, &listen_url)
-            .await
-            .expect("first heartbeat accepted");
-        TestAgent {
-            state,
-            listen_url,
-            task,
-            dir,
-        }
+        serve_agent(&self.address, &self.create_token(1).await).await
     }
 
     pub async fn post_case(&self, body: serde_json::Value) -> reqwest::Response {
@@ -175,9 +151,9 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Polls the case until its checks are final (10 s at most).
+    /// Polls the case until its checks are final (30 s at most).
     pub async fn settled_case(&self, id: &str) -> app::case::CaseView {
-        for _ in 0..200 {
+        for _ in 0..600 {
             let case: app::case::CaseView = self
                 .client
                 .get(format!("{}/api/v1/cases/{id}", self.address))
@@ -192,7 +168,7 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("case {id} did not settle in 10 s");
+        panic!("case {id} did not settle in 30 s");
     }
 
     pub async fn count(&self, table: &str) -> i64 {
@@ -203,11 +179,60 @@ impl TestApp {
     }
 }
 
+/// Enrolls a real agent with the server at `address`, serves its API on loopback in a
+/// runtime of its own (so that stopping it drops every connection, as a dying process
+/// would), and sends its first heartbeat.
+pub async fn serve_agent(address: &str, token: &str) -> TestAgent {
+    let dir = temp_dir("agent");
+    let identity =
+        agent_client::agent::enroll::enroll(address, token, &dir.join("agent.json"), None)
+            .await
+            .expect("enrollment succeeds");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind agent");
+    listener.set_nonblocking(true).unwrap();
+    let listen_url = format!("http://{}", listener.local_addr().unwrap());
+    let state = Arc::new(AgentState {
+        identity,
+        replay_guard: ReplayGuard::new(),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn({
+        let state = state.clone();
+        move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                tokio::select! {
+                    _ = axum::serve(listener, agent_router(state)) => {}
+                    _ = stopped => {}
+                }
+            });
+            // Drops every task, in-flight requests included.
+            runtime.shutdown_background();
+        }
+    });
+    agent_client::agent::heartbeat::beat(&reqwest::Client::new(), &state.identity, &listen_url)
+        .await
+        .expect("first heartbeat accepted");
+    TestAgent {
+        state,
+        listen_url,
+        stop: Some(stop),
+        thread: Some(thread),
+        dir,
+    }
+}
+
 /// A real agent serving on loopback, enrolled with a [`TestApp`].
 pub struct TestAgent {
     pub state: Arc<AgentState>,
     pub listen_url: String,
-    task: JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     dir: PathBuf,
 }
 
@@ -216,16 +241,25 @@ impl TestAgent {
         &self.state.identity
     }
 
-    /// Stops serving: the agent is now offline, its port closed.
+    /// Kills the agent: its port closes and requests in flight are cut off.
     pub async fn stop(&mut self) {
-        self.task.abort();
-        let _ = (&mut self.task).await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .unwrap()
+                .unwrap();
+        }
     }
 }
 
 impl Drop for TestAgent {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
