@@ -14,7 +14,7 @@ CARGO_TEST_FLAGS ?=
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help run test setup setup-run setup-test build build-windows site lint fmt test-rust test-e2e clean-site
+.PHONY: help run test bench setup setup-run setup-test build build-windows site lint fmt test-rust test-e2e clean-site
 
 help:
 	@echo "make run   - set up what is missing, build, and serve RDP Doctor at http://127.0.0.1:3000"
@@ -68,6 +68,13 @@ test-rust:
 
 test-e2e:
 	cd e2e && npx playwright test
+
+## ---- benchmarks (printed figures; see docs/BENCHMARKS.md) ---------------------------------
+
+bench: setup-test
+	$(CARGO) run --release -q -p server --example fanout -- 1000 3
+	scripts/bench-agent-footprint.sh
+	$(CARGO) run --release -q -p engine --example simulate -- --n 10000 --seed 1 --slip 0.1
 
 fmt:
 	$(CARGO) fmt --all

@@ -4,6 +4,7 @@
 //! target ([`target`]) and request signing ([`signing`]), so both sides use one definition.
 //! The agent program itself lives in [`agent`] behind the `agent` feature.
 
+pub mod host;
 pub mod rdp;
 pub mod target;
 pub mod wire;

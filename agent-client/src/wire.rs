@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::host::report::{HostCheckReport, HostCheckSpec};
 use crate::rdp::report::{RdpNegotiateReport, RdpTlsReport};
 use crate::target::CheckTarget;
 
@@ -15,6 +16,21 @@ pub const ENROLL_PATH: &str = "/api/agent/v1/enroll";
 pub const HEARTBEAT_PATH: &str = "/api/agent/v1/heartbeat";
 /// Agent endpoint that runs one check.
 pub const RUN_CHECK_PATH: &str = "/v1/checks/run";
+/// Agent endpoint that runs (or, with `dry_run`, previews) one fix: [`FixRequest`] in,
+/// [`FixResponse`] out.
+pub const RUN_FIX_PATH: &str = "/v1/fixes/run";
+/// Agent endpoint that rolls a fix back by action id: [`RollbackRequest`] in,
+/// [`ActionRecord`] out.
+pub const ROLLBACK_FIX_PATH: &str = "/v1/fixes/rollback";
+/// Agent endpoint that lists the fix journal (including downgrades the agent reverted by
+/// itself): [`JournalRequest`] in, [`JournalResponse`] out.
+pub const FIX_JOURNAL_PATH: &str = "/v1/fixes/journal";
+
+// The fix messages live with the fixes (`host::fix`); they are part of the wire contract.
+pub use crate::host::fix::{
+    ActionRecord, ActionState, ApprovalClaims, ApprovalToken, FixRequest, FixResponse, FixSpec,
+    FixTier, JournalRequest, JournalResponse, RollbackRequest,
+};
 
 /// The error body every RDP Doctor JSON API answers with on failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +127,9 @@ pub enum CheckSpec {
         #[serde(default = "default_true")]
         probe_versions: bool,
     },
+    /// A check of the host the agent runs on (Windows or xrdp), tagged by its own id.
+    #[serde(untagged)]
+    Host(HostCheckSpec),
 }
 
 fn default_true() -> bool {
@@ -124,15 +143,17 @@ impl CheckSpec {
             CheckSpec::TcpConnect { .. } => "tcp-connect",
             CheckSpec::RdpNegotiate { .. } => "rdp-negotiate",
             CheckSpec::RdpTls { .. } => "rdp-tls",
+            CheckSpec::Host(host) => host.id(),
         }
     }
 
-    /// The computer the check probes.
-    pub fn target(&self) -> &CheckTarget {
+    /// The computer the check probes; `None` for host checks (the agent's own machine).
+    pub fn target(&self) -> Option<&CheckTarget> {
         match self {
             CheckSpec::TcpConnect { target, .. }
             | CheckSpec::RdpNegotiate { target, .. }
-            | CheckSpec::RdpTls { target, .. } => target,
+            | CheckSpec::RdpTls { target, .. } => Some(target),
+            CheckSpec::Host(_) => None,
         }
     }
 }
@@ -144,6 +165,9 @@ pub enum CheckReport {
     TcpConnect(TcpConnectReport),
     RdpNegotiate(Box<RdpNegotiateReport>),
     RdpTls(Box<RdpTlsReport>),
+    /// A host check's report, tagged by the host check's own id.
+    #[serde(untagged)]
+    Host(Box<HostCheckReport>),
 }
 
 /// Result of `tcp-connect`: name resolution, then one connection attempt per address.
@@ -248,5 +272,29 @@ mod tests {
         let bad_host =
             r#"{"check":"tcp-connect","target":{"host":"a b","port":3389},"timeout_ms":1}"#;
         assert!(serde_json::from_str::<CheckSpec>(bad_host).is_err());
+    }
+
+    #[test]
+    fn host_checks_travel_as_check_specs_under_their_own_ids() {
+        let spec: CheckSpec =
+            serde_json::from_str(r#"{"check":"rdp-listener","timeout_ms":1000}"#).unwrap();
+        assert_eq!(spec.id(), "rdp-listener");
+        assert!(spec.target().is_none());
+        assert_eq!(
+            serde_json::to_value(&spec).unwrap()["check"],
+            "rdp-listener"
+        );
+        let report = CheckReport::Host(Box::new(crate::host::report::HostCheckReport::RdpEnabled(
+            crate::host::report::HostReport::failed(
+                crate::host::report::HostCheckError {
+                    kind: crate::host::report::HostErrorKind::Unsupported,
+                    message: "not Windows".into(),
+                },
+                1.0,
+            ),
+        )));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["check"], "rdp-enabled");
+        assert_eq!(serde_json::from_value::<CheckReport>(json).unwrap(), report);
     }
 }

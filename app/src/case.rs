@@ -120,7 +120,10 @@ pub enum CheckStatus {
 impl CheckStatus {
     /// No further change will come for this run.
     pub fn is_final(self) -> bool {
-        !matches!(self, CheckStatus::Queued | CheckStatus::Sent | CheckStatus::Running)
+        !matches!(
+            self,
+            CheckStatus::Queued | CheckStatus::Sent | CheckStatus::Running
+        )
     }
 }
 

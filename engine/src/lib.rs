@@ -21,7 +21,7 @@ mod validate;
 
 pub use codes::parse_code;
 pub use compiled::CompiledModel;
-pub use learning::LearnedCounts;
+pub use learning::{LearnedCounts, RowPrior};
 pub use model::{
     AnswerInput, AnswerValue, Article, Cause, Check, CheckLocation, CheckOutcome, Fix, FixTier,
     Group, LikelihoodRow, Model, OutcomeCounts, ParseError, Question, Settings, DEFAULT_ROW,

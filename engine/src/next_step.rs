@@ -110,48 +110,15 @@ impl Evaluator<'_> {
         if top >= settings.stop_threshold {
             return None;
         }
-        let mut candidates: Vec<Candidate> = observations
+        let candidates: Vec<Candidate> = observations
             .filter(unasked)
             .map(|o| self.evaluate(o))
             .filter(|c| c.information_gain >= settings.min_information_gain)
             .collect();
-        if std::env::var_os("RDPD_LOOK2").is_some() {
-            // two-step lookahead on IG
-            let mut best: Option<(f64, Candidate)> = None;
-            for c in &candidates {
-                let spec = &self.model.observations[c.observation];
-                let mut total = 0.0;
-                let mut log_after = Vec::new();
-                let mut after = Vec::new();
-                for (value, likelihood) in spec.likelihood.iter().enumerate() {
-                    let p_value: f64 = self.posterior.iter().zip(likelihood).map(|(p, l)| p * l).sum();
-                    if p_value <= 0.0 { continue; }
-                    self.belief.log_posterior_after(self.model, self.log_posterior, c.observation, value, &mut log_after);
-                    normalize(&log_after, &mut after);
-                    let h = entropy_bits(&after);
-                    let mut b2 = self.belief.clone();
-                    b2.observe(self.model, c.observation, crate::inference::Reading::Value(value));
-                    let lp2 = b2.log_posterior(self.model);
-                    let ev = Evaluator { model: self.model, belief: &b2, log_posterior: &lp2, posterior: &after, repairs: self.repairs, entropy: h, expected_cost_of_repair: 0.0 };
-                    let top2 = after.iter().copied().fold(0.0, f64::max);
-                    let m = if top2 >= settings.stop_threshold { 0.0 } else {
-                        (0..self.model.observations.len()).filter(|o| b2.observed[*o].is_none()).map(|o| ev.evaluate(o).information_gain).fold(0.0, f64::max) };
-                    total += p_value * m;
-                }
-                let score = c.information_gain + (1.0 - spec.no_result) * total + spec.no_result * 0.0;
-                if best.is_none_or(|(b, _)| score > b) { best = Some((score, *c)); }
-            }
-            if let Some((_, c)) = best { candidates = vec![c]; }
-        }
         let cheapest = candidates
             .iter()
             .map(|c| c.expected_cost_after)
             .fold(f64::INFINITY, f64::min);
-        if let Some(m) = std::env::var("RDPD_VOI").ok().and_then(|v| v.parse::<f64>().ok()) {
-            if cheapest >= self.expected_cost_of_repair - m {
-                return None;
-            }
-        }
         let tied = cheapest * (1.0 + settings.tie_tolerance);
         candidates
             .into_iter()
@@ -198,5 +165,98 @@ impl Evaluator<'_> {
                 + spec.no_result * self.expected_cost_of_repair
                 + answered * expected_cost,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+
+    const MODEL: &str = r#"
+format_version = 1
+model_version = "ig-test"
+title = "Information gain"
+
+[[causes]]
+id = "dns-stale"
+name = "A"
+prior = 5.0
+
+[[causes]]
+id = "host-offline"
+name = "B"
+prior = 3.0
+
+[[causes]]
+id = "other"
+name = "Leak"
+prior = 2.0
+
+[[questions]]
+id = "q"
+text = "Filler"
+answers = [{ id = "yes", label = "Yes" }, { id = "no", label = "No" }, { id = "dont_know", label = "?" }]
+[questions.likelihood]
+default = { yes = 0.5 }
+dns-stale = { yes = 0.6 }
+
+[[checks]]
+id = "c"
+name = "A check with a rare, telling outcome"
+runs_on = "client"
+cost = 5.0
+fails_to_run = 0.1
+outcomes = [{ id = "common", label = "Common" }, { id = "rare", label = "Rare" }]
+[checks.likelihood]
+default = { rare = 0.02 }
+host-offline = { rare = 0.30 }
+
+[[fixes]]
+id = "f"
+name = "Fix"
+tier = "safe"
+cost = 60.0
+resolves = { dns-stale = 0.9, host-offline = 0.5 }
+"#;
+
+    /// IG(o) = (1 - q)·[H(C) - Σ_k P(o=k)·H(C | o=k)], by hand.
+    fn by_hand(prior: &[f64], rows: &[[f64; 3]], no_result: f64, weighted: bool) -> f64 {
+        let entropy = |p: &[f64]| -> f64 { -p.iter().map(|x| x * x.log2()).sum::<f64>() };
+        let mut expected = 0.0;
+        for row in rows {
+            let joint: Vec<f64> = prior.iter().zip(row).map(|(p, l)| p * l).collect();
+            let p_value: f64 = joint.iter().sum();
+            let after: Vec<f64> = joint.iter().map(|j| j / p_value).collect();
+            let weight = if weighted {
+                p_value
+            } else {
+                1.0 / rows.len() as f64
+            };
+            expected += weight * entropy(&after);
+        }
+        (1.0 - no_result) * (entropy(prior) - expected)
+    }
+
+    #[test]
+    fn information_gain_weighs_each_outcome_by_its_predictive_probability() {
+        let model = CompiledModel::new(Model::from_toml(MODEL).unwrap()).unwrap();
+        let gains = information_gains(&model, &Belief::new(&model));
+        let check = model.check_position("c").unwrap();
+        let prior = [0.5, 0.3, 0.2];
+        let rows = [[0.98, 0.70, 0.98], [0.02, 0.30, 0.02]];
+        let weighted = by_hand(&prior, &rows, 0.1, true);
+        assert!(
+            (gains[check] - weighted).abs() < 1e-12,
+            "{} against {weighted}",
+            gains[check]
+        );
+        // Averaging the outcomes instead would make the rare outcome count half: a different
+        // (and here negative) figure, so the test tells the two apart.
+        let unweighted = by_hand(&prior, &rows, 0.1, false);
+        assert!(
+            (weighted - unweighted).abs() > 0.05,
+            "{weighted} {unweighted}"
+        );
     }
 }

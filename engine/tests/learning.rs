@@ -154,3 +154,106 @@ fn learned_counts_round_trip_through_json_for_the_database() {
         LearnedCounts::default()
     );
 }
+
+/// Counts for every question and check row of the small model: `cases` answers per row in the
+/// proportions the model itself gives (slip applied), except where `overrides` says otherwise.
+fn counts_like_the_model(cases: f64, overrides: &[(&str, &str, &str)]) -> LearnedCounts {
+    let model = Model::from_toml(SMALL_MODEL).unwrap();
+    let slip = model.settings.slip;
+    let mut counts = LearnedCounts::default();
+    for question in &model.questions {
+        let values: Vec<&str> = question
+            .answers
+            .iter()
+            .map(|a| a.id.as_str())
+            .filter(|v| *v != "dont_know")
+            .collect();
+        for cause in &model.causes {
+            let row = question
+                .likelihood
+                .get(&cause.id)
+                .or_else(|| question.likelihood.get("default"))
+                .unwrap();
+            let stated_sum: f64 = values.iter().filter_map(|v| row.get(*v)).sum();
+            let unstated = values.iter().filter(|v| !row.contains_key(**v)).count() as f64;
+            let by_answer = counts
+                .answers
+                .entry(question.id.clone())
+                .or_default()
+                .entry(cause.id.clone())
+                .or_default();
+            for value in &values {
+                let stated = row
+                    .get(*value)
+                    .copied()
+                    .unwrap_or((1.0 - stated_sum) / unstated);
+                let given =
+                    (1.0 - slip) * stated + slip * (1.0 - stated) / (values.len() - 1) as f64;
+                by_answer.insert((*value).to_owned(), cases * given);
+            }
+        }
+    }
+    for (question, cause, answer) in overrides {
+        let by_answer = counts
+            .answers
+            .get_mut(*question)
+            .unwrap()
+            .get_mut(*cause)
+            .unwrap();
+        by_answer.values_mut().for_each(|n| *n = 0.0);
+        by_answer.insert((*answer).to_owned(), cases);
+    }
+    counts
+}
+
+#[test]
+fn a_fitted_row_prior_keeps_rows_that_agree_and_follows_rows_that_do_not() {
+    let model = Model::from_toml(SMALL_MODEL).unwrap();
+    // Host-offline cases all say that connecting by IP works, where the model expects 10%.
+    let counts = counts_like_the_model(20.0, &[("by_ip_works", "host-offline", "yes")]);
+    let prior = counts
+        .fit_row_prior(&model)
+        .expect("20 rows of 20 cases each");
+    assert!(prior.near > prior.far, "{prior:?}");
+    assert!(prior.near_share > 0.5, "most rows agree: {prior:?}");
+
+    let learned = model.with_learned_rows(&counts, &prior);
+    let row = |question: &str, cause: &str| {
+        learned
+            .questions
+            .iter()
+            .find(|q| q.id == question)
+            .unwrap()
+            .likelihood[cause]["yes"]
+    };
+    assert!(
+        row("by_ip_works", "host-offline") > 0.85,
+        "follows the counts"
+    );
+    assert!(
+        (row("by_ip_works", "dns-stale") - 0.9).abs() < 0.01,
+        "keeps the model's 0.9"
+    );
+    assert!(
+        (row("colleagues_connect", "clock-skew") - 0.7).abs() < 0.01,
+        "keeps the model's 0.7"
+    );
+
+    // A single strength of 10 must trust the model's row against twenty cases.
+    let fixed = model.with_learned(&counts);
+    let fixed_row = fixed
+        .questions
+        .iter()
+        .find(|q| q.id == "by_ip_works")
+        .unwrap()
+        .likelihood["host-offline"]["yes"];
+    assert!(fixed_row < row("by_ip_works", "host-offline"));
+}
+
+#[test]
+fn too_few_counts_fit_no_row_prior() {
+    let model = Model::from_toml(SMALL_MODEL).unwrap();
+    assert_eq!(LearnedCounts::default().fit_row_prior(&model), None);
+    // One case per row says nothing about a strength.
+    assert_eq!(counts_like_the_model(1.0, &[]).fit_row_prior(&model), None);
+}

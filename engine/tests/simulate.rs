@@ -31,6 +31,8 @@ fn the_json_report_has_every_key_and_plausible_figures() {
         "log_loss",
         "step_p50_us",
         "step_p99_us",
+        "bits_per_step",
+        "ecr_escalation_seconds",
     ] {
         assert!(report.get(key).is_some(), "missing {key}");
     }
@@ -46,6 +48,12 @@ fn the_json_report_has_every_key_and_plausible_figures() {
         "P-over-C cannot beat the optimum"
     );
     assert!(figure("step_p99_us") >= figure("step_p50_us"));
+    assert!(figure("ecr_escalation_seconds") <= figure("ecr_mean_seconds"));
+    assert!(figure("bits_per_step") > 0.0);
+    assert!(
+        report["learned_row_prior"].is_null(),
+        "the model's own parameters"
+    );
 }
 
 #[test]
@@ -76,7 +84,9 @@ fn the_table_shows_targets_and_learning_runs() {
         ..SimulateOptions::default()
     });
     assert!(
-        table.contains("parameters learned from 300 simulated resolved cases"),
+        table.contains(
+            "parameters learned from 300 simulated resolved cases (rows under a fitted prior"
+        ),
         "{table}"
     );
     for figure in [

@@ -98,3 +98,55 @@ pub async fn record_heartbeat(
     .await?;
     Ok(updated.rows_affected() == 1)
 }
+
+/// An agent as operators see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AgentSummary {
+    pub id: Uuid,
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    pub listen_url: Option<String>,
+    pub enrolled_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// A heartbeat arrived within the offline window.
+    pub online: bool,
+}
+
+/// Every enrolled agent, most recently seen first.
+pub async fn list(pool: &PgPool, offline_after: Duration) -> sqlx::Result<Vec<AgentSummary>> {
+    type Row = (
+        Uuid,
+        String,
+        String,
+        String,
+        Option<String>,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at FROM agents \
+         ORDER BY last_seen_at DESC NULLS LAST, enrolled_at DESC",
+    )
+    .fetch_all(pool)
+    .await?;
+    let window = chrono::Duration::from_std(offline_after).unwrap_or(chrono::Duration::MAX);
+    let now = Utc::now();
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at)| {
+                AgentSummary {
+                    online: last_seen_at.is_some_and(|seen| now - seen <= window),
+                    id,
+                    hostname,
+                    os,
+                    agent_version,
+                    listen_url,
+                    enrolled_at,
+                    last_seen_at,
+                }
+            },
+        )
+        .collect())
+}

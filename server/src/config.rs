@@ -84,6 +84,19 @@ pub struct ServeArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+
+    /// The URL hosts use to reach this server, written into agent install scripts
+    /// [default: the URL the request for the script came to].
+    #[arg(long, env = "RDP_DOCTOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// The Windows agent executable that install scripts download from this server.
+    #[arg(
+        long,
+        env = "RDP_DOCTOR_WINDOWS_AGENT",
+        default_value = "target/x86_64-pc-windows-gnu/debug/rdp-doctor-agent.exe"
+    )]
+    pub windows_agent: PathBuf,
 }
 
 /// Settings the running application needs, derived from the flags.
@@ -98,6 +111,10 @@ pub struct Settings {
     pub check_deadline: Duration,
     /// Attempts per check before it ends as failed.
     pub max_attempts: i32,
+    /// The URL hosts use to reach this server (install scripts), when configured.
+    pub public_url: Option<String>,
+    /// The Windows agent executable served to install scripts.
+    pub windows_agent: PathBuf,
 }
 
 impl Settings {
@@ -108,6 +125,8 @@ impl Settings {
             agent_offline_after: heartbeat_interval * 3,
             default_agent: args.default_agent.clone(),
             connect_timeout_ms: args.connect_timeout_ms,
+            public_url: args.public_url.clone(),
+            windows_agent: args.windows_agent.clone(),
             ..Settings::default()
         }
     }
@@ -122,6 +141,8 @@ impl Default for Settings {
             connect_timeout_ms: 3000,
             check_deadline: Duration::from_secs(300),
             max_attempts: 3,
+            public_url: None,
+            windows_agent: PathBuf::from("target/x86_64-pc-windows-gnu/debug/rdp-doctor-agent.exe"),
         }
     }
 }

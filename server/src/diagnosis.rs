@@ -89,8 +89,15 @@ pub enum DiagnosisError {
     CaseNotFound,
     #[error("no such diagnosis session")]
     SessionNotFound,
-    #[error("case {case_id} already has an open diagnosis session ({session_id}); close it before starting another")]
-    AlreadyOpen { case_id: Uuid, session_id: Uuid },
+    /// `session_id` is None when the open session was closed while this one was refused.
+    #[error(
+        "case {case_id} already has an open diagnosis session{}; close it before starting another",
+        .session_id.map(|id| format!(" ({id})")).unwrap_or_default()
+    )]
+    AlreadyOpen {
+        case_id: Uuid,
+        session_id: Option<Uuid>,
+    },
     /// The engine refused the input; nothing was stored.
     #[error(transparent)]
     Refused(#[from] SessionError),
@@ -418,7 +425,7 @@ pub async fn start(
             .await?;
             return Err(DiagnosisError::AlreadyOpen {
                 case_id,
-                session_id: open.unwrap_or_default(),
+                session_id: open,
             });
         }
         Err(sqlx::Error::Database(e))
@@ -460,7 +467,7 @@ pub async fn load(
 ) -> Result<DiagnosisView, DiagnosisError> {
     let compiled = model.current();
     let mut conn = pool.acquire().await?;
-    let row = fetch_session(&mut *conn, id, false)
+    let row = fetch_session(&mut conn, id, false)
         .await?
         .ok_or(DiagnosisError::SessionNotFound)?;
     let state = session_state(&compiled, &row.session, id)?;
@@ -477,7 +484,7 @@ pub async fn apply(
 ) -> Result<DiagnosisView, DiagnosisError> {
     let compiled = model.current();
     let mut tx = pool.begin().await?;
-    let mut row = fetch_session(&mut *tx, id, true)
+    let mut row = fetch_session(&mut tx, id, true)
         .await?
         .ok_or(DiagnosisError::SessionNotFound)?;
     action.apply(&mut row.session, &compiled)?;

@@ -263,6 +263,7 @@ impl Dispatcher {
                 step(timeout_ms) * 10 + Duration::from_secs(2)
             }
             CheckSpec::RdpTls { timeout_ms, .. } => step(timeout_ms) * 20 + Duration::from_secs(2),
+            CheckSpec::Host(host) => step(&host.timeout_ms()) + Duration::from_secs(2),
         }
     }
 
@@ -493,9 +494,9 @@ mod tests {
 
     #[test]
     fn backoff_grows_is_bounded_and_jittered() {
-        for attempts in 1..20 {
+        for attempts in 1..20i32 {
             let full = (250u64 << (attempts.min(16) - 1)).min(10_000);
-            let delay = backoff(attempts as i32).as_millis() as u64;
+            let delay = backoff(attempts).as_millis() as u64;
             assert!(
                 delay >= full / 2 && delay <= full,
                 "attempt {attempts}: {delay} ms"

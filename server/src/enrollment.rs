@@ -122,12 +122,7 @@ pub async fn enroll_agent(
     .fetch_optional(&mut *tx)
     .await?;
     let (token_id, expires_at, uses, max_uses) = token.ok_or(EnrollError::UnknownToken)?;
-    if expires_at <= Utc::now() {
-        return Err(EnrollError::TokenExpired(expires_at));
-    }
-    if uses >= max_uses {
-        return Err(EnrollError::TokenUsedUp);
-    }
+    ensure_usable(expires_at, uses, max_uses)?;
     sqlx::query("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = $1")
         .bind(token_id)
         .execute(&mut *tx)
@@ -155,6 +150,29 @@ pub async fn enroll_agent(
     tx.commit().await?;
     tracing::info!(agent.id = %agent_id, agent.hostname = %request.hostname, "agent enrolled");
     Ok(agent_id)
+}
+
+/// Refuses a token that expired or has no use left.
+fn ensure_usable(expires_at: DateTime<Utc>, uses: i32, max_uses: i32) -> Result<(), EnrollError> {
+    if expires_at <= Utc::now() {
+        return Err(EnrollError::TokenExpired(expires_at));
+    }
+    if uses >= max_uses {
+        return Err(EnrollError::TokenUsedUp);
+    }
+    Ok(())
+}
+
+/// Whether `token` could enroll an agent now (without using it up).
+pub async fn check_token(pool: &PgPool, token: &str) -> Result<(), EnrollError> {
+    let row: Option<(DateTime<Utc>, i32, i32)> = sqlx::query_as(
+        "SELECT expires_at, uses, max_uses FROM enrollment_tokens WHERE token_hash = $1",
+    )
+    .bind(sha256_hex(token.trim().as_bytes()))
+    .fetch_optional(pool)
+    .await?;
+    let (expires_at, uses, max_uses) = row.ok_or(EnrollError::UnknownToken)?;
+    ensure_usable(expires_at, uses, max_uses)
 }
 
 /// An agent's listen URL must be a plain http(s) origin the server can call.

@@ -206,3 +206,33 @@ async fn heartbeats_must_be_signed_by_the_enrolled_key() {
         other => panic!("forged heartbeat: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn agents_are_listed_with_their_version_and_online_state() {
+    let app = spawn_app().await;
+    let agent = app.spawn_agent().await;
+    let list = || async {
+        let agents: serde_json::Value = app
+            .client
+            .get(format!("{}/api/v1/agents", app.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        agents
+    };
+    let agents = list().await;
+    assert_eq!(agents.as_array().unwrap().len(), 1);
+    assert_eq!(agents[0]["id"], agent.identity().agent_id.as_str());
+    assert_eq!(agents[0]["agent_version"], agent_client::AGENT_VERSION);
+    assert_eq!(agents[0]["online"], true);
+    assert_eq!(agents[0]["listen_url"], agent.listen_url.as_str());
+
+    sqlx::query("UPDATE agents SET last_seen_at = now() - interval '1 hour'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(list().await[0]["online"], false);
+}

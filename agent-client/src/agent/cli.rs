@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::agent::api::{router, AgentState};
+use crate::agent::api::{router_with_fixes, AgentState};
 use crate::agent::config::{default_path, Identity};
 use crate::rdp::report::{HandshakeOutcome, RdpNegotiateReport, RdpTlsReport};
 use crate::signing::ReplayGuard;
@@ -75,6 +75,20 @@ pub enum Command {
     },
     /// List the checks this agent can run, with their parameters.
     Checks,
+    /// Fixes on this host: list, run (or --dry-run), roll back.
+    Fix {
+        #[command(subcommand)]
+        command: crate::host::cli::FixCommand,
+    },
+    /// The journal of fix actions on this host.
+    Journal {
+        /// The agent identity; the journal lives beside it.
+        #[arg(long, env = "RDP_DOCTOR_AGENT_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print the journal as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs the parsed command.
@@ -117,6 +131,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Fix { command } => crate::host::cli::run_fix_command(command).await,
+        Command::Journal { config, json } => {
+            crate::host::cli::run_journal_command(config, json).await
+        }
         Command::Checks => {
             for check in crate::checks::CATALOGUE {
                 println!(
@@ -140,6 +158,14 @@ fn check_spec(
         format!("unknown check {id:?}; `rdp-doctor-agent checks` lists the known ones")
     })?;
     let mut params = parse_params(params)?;
+    if crate::host::report::HostCheckSpec::IDS.contains(&id) {
+        if target.is_some() {
+            bail!("{id} checks this machine; it takes no --target");
+        }
+        return crate::host::report::HostCheckSpec::from_params(id, timeout_ms, &params)
+            .map(CheckSpec::Host)
+            .map_err(|e| anyhow::anyhow!(e));
+    }
     let raw_target = target.with_context(|| format!("{id} needs --target HOST[:PORT]"))?;
     let target = CheckTarget::parse(raw_target).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
     let timeout_ms = timeout_ms.unwrap_or(info.default_timeout_ms);
@@ -184,6 +210,20 @@ async fn serve(config: PathBuf, listen: SocketAddr, advertise_url: Option<String
     let listen_url = advertise_url.unwrap_or_else(|| format!("http://{local}"));
     tracing::info!(agent.id = %identity.agent_id, %listen_url, "agent listening");
     println!("agent {} listening on {listen_url}", identity.agent_id);
+    // Fixes keep their journal beside the identity; expired downgrades are reverted from it,
+    // including ones applied before this start.
+    let journal =
+        crate::host::journal::Journal::open(&crate::host::journal::dir_for_identity(&config))
+            .with_context(|| format!("cannot open the fix journal beside {}", config.display()))?;
+    let fixes = Arc::new(crate::host::service::FixService::new(
+        Arc::from(crate::host::platform::native(
+            std::time::Duration::from_secs(60),
+        )),
+        journal,
+        identity.agent_id.clone(),
+        Some(identity.server_key),
+    ));
+    let reverts = tokio::spawn(fixes.clone().auto_revert_forever());
     let state = Arc::new(AgentState {
         identity,
         replay_guard: ReplayGuard::new(),
@@ -192,11 +232,12 @@ async fn serve(config: PathBuf, listen: SocketAddr, advertise_url: Option<String
     let heartbeats = tokio::spawn(async move {
         super::heartbeat::run_forever(&heartbeat_state.identity, listen_url).await;
     });
-    axum::serve(listener, router(state))
+    axum::serve(listener, router_with_fixes(state, fixes))
         .with_graceful_shutdown(crate::shutdown::signal())
         .await
         .context("the agent's HTTP server failed")?;
     heartbeats.abort();
+    reverts.abort();
     tracing::info!("agent stopped");
     Ok(())
 }
@@ -206,6 +247,7 @@ fn print_report(report: &CheckReport) {
         CheckReport::TcpConnect(report) => print_tcp_connect(report),
         CheckReport::RdpNegotiate(report) => print_rdp_negotiate(report),
         CheckReport::RdpTls(report) => print_rdp_tls(report),
+        CheckReport::Host(report) => crate::host::cli::print_host_report(report),
     }
 }
 

@@ -37,7 +37,113 @@ pub const CATALOGUE: &[CheckInfo] = &[
         summary: "TLS after negotiation: version, certificate, and the TLS versions accepted",
         default_timeout_ms: 5000,
     },
+    // Host checks (`crate::host`): the agent's own machine, no --target.
+    CheckInfo {
+        id: "firewall-rule",
+        parameters: "(Windows)",
+        summary: "firewall rules of the Remote Desktop and Remote Desktop (WebSocket) groups, per profile",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "rdp-enabled",
+        parameters: "(Windows)",
+        summary: "fDenyTSConnections locally and by Group Policy",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "rdp-services",
+        parameters: "(Windows)",
+        summary: "TermService, UmRdpService and SessionEnv: state and start type",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "rdp-listener",
+        parameters: "(Windows)",
+        summary: "PortNumber of RDP-Tcp and what listens on that port",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "session-limits",
+        parameters: "(Windows)",
+        summary: "drain mode and connection limits",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "rdp-certificate",
+        parameters: "(Windows)",
+        summary: "the Remote Desktop certificate store and events 1057/1058/36870",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "cert-binding",
+        parameters: "(Windows)",
+        summary: "SSLCertificateSHA1Hash compared with the certificate stores",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "machinekeys-acl",
+        parameters: "(Windows)",
+        summary: "MachineKeys permissions against Microsoft's documented default",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "schannel-tls12",
+        parameters: "(Windows)",
+        summary: "Schannel protocol settings (TLS 1.2 server) and event 36871",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "security-layer",
+        parameters: "(Windows)",
+        summary: "SecurityLayer, MinEncryptionLevel and FIPS policy, event 1050",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "credssp-policy",
+        parameters: "(Windows)",
+        summary: "AllowEncryptionOracle and the CredSSP (tspkg.dll) version on this side",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "secure-channel",
+        parameters: "(Windows)",
+        summary: "NLA (UserAuthentication) and the domain secure channel",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "host-event-log",
+        parameters: "(Windows) [--param since_minutes=60]",
+        summary: "RemoteConnectionManager, Schannel and RdpCoreTS events that matter",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
+        id: "xrdp-listening",
+        parameters: "(Linux) [--param config=/etc/xrdp/xrdp.ini]",
+        summary: "xrdp running and listening on the port its ini names",
+        default_timeout_ms: HOST_LINUX_MS,
+    },
+    CheckInfo {
+        id: "xrdp-security-layer",
+        parameters: "(Linux) [--param config=/etc/xrdp/xrdp.ini]",
+        summary: "xrdp's security_layer, crypt_level and TLS settings",
+        default_timeout_ms: HOST_LINUX_MS,
+    },
+    CheckInfo {
+        id: "xrdp-certificate",
+        parameters: "(Linux) [--param config=/etc/xrdp/xrdp.ini]",
+        summary: "xrdp's certificate and key: readable, matching, in date",
+        default_timeout_ms: HOST_LINUX_MS,
+    },
+    CheckInfo {
+        id: "xrdp-firewall",
+        parameters: "(Linux) [--param config=...] [--param port=N]",
+        summary: "nftables rules that drop or reject the RDP port",
+        default_timeout_ms: HOST_LINUX_MS,
+    },
 ];
+
+const HOST_WINDOWS_MS: u32 = crate::host::report::DEFAULT_WINDOWS_TIMEOUT_MS;
+const HOST_LINUX_MS: u32 = crate::host::report::DEFAULT_LINUX_TIMEOUT_MS;
 
 /// Looks a check up by id.
 pub fn info(id: &str) -> Option<&'static CheckInfo> {
@@ -68,6 +174,7 @@ pub async fn run(spec: &CheckSpec) -> CheckReport {
                 rdp::tls_with(target, millis(timeout_ms), &options).await,
             ))
         }
+        CheckSpec::Host(host) => CheckReport::Host(Box::new(crate::host::checks::run(host).await)),
     }
 }
 

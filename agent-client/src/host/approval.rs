@@ -152,7 +152,14 @@ mod tests {
             Err(ApprovalError::WrongAgent("agent-a".into()))
         );
         assert!(matches!(
-            verify(&token, &pk, "agent-a", "allow-encryption-oracle", Some("case-7"), now),
+            verify(
+                &token,
+                &pk,
+                "agent-a",
+                "allow-encryption-oracle",
+                Some("case-7"),
+                now
+            ),
             Err(ApprovalError::WrongFix(_))
         ));
         assert!(matches!(
@@ -160,7 +167,14 @@ mod tests {
             Err(ApprovalError::WrongCase(_))
         ));
         assert_eq!(
-            verify(&token, &pk, "agent-a", "disable-nla", Some("case-7"), now + 600),
+            verify(
+                &token,
+                &pk,
+                "agent-a",
+                "disable-nla",
+                Some("case-7"),
+                now + 600
+            ),
             Err(ApprovalError::Expired)
         );
     }
@@ -172,7 +186,14 @@ mod tests {
         let now = unix_now();
         let forged = issue(&other, &claims(now));
         assert_eq!(
-            verify(&forged, &server.public_key(), "agent-a", "disable-nla", Some("case-7"), now),
+            verify(
+                &forged,
+                &server.public_key(),
+                "agent-a",
+                "disable-nla",
+                Some("case-7"),
+                now
+            ),
             Err(ApprovalError::BadSignature)
         );
         // Same signature, claims edited to another agent.
@@ -186,11 +207,25 @@ mod tests {
             parts[2]
         ));
         assert_eq!(
-            verify(&altered, &server.public_key(), "agent-b", "disable-nla", Some("case-7"), now),
+            verify(
+                &altered,
+                &server.public_key(),
+                "agent-b",
+                "disable-nla",
+                Some("case-7"),
+                now
+            ),
             Err(ApprovalError::BadSignature)
         );
         assert_eq!(
-            verify(&ApprovalToken("junk".into()), &server.public_key(), "a", "b", None, now),
+            verify(
+                &ApprovalToken("junk".into()),
+                &server.public_key(),
+                "a",
+                "b",
+                None,
+                now
+            ),
             Err(ApprovalError::Malformed)
         );
     }
@@ -203,7 +238,14 @@ mod tests {
         long.expires_at = now + MAX_DOWNGRADE_SECS + 60;
         let token = issue(&server, &long);
         assert_eq!(
-            verify(&token, &server.public_key(), "agent-a", "disable-nla", Some("case-7"), now),
+            verify(
+                &token,
+                &server.public_key(),
+                "agent-a",
+                "disable-nla",
+                Some("case-7"),
+                now
+            ),
             Err(ApprovalError::TooLong)
         );
     }

@@ -4,16 +4,17 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::linux::{
     first_certificate_der, ini_get, key_matches_certificate, key_size, nft_port_verdict,
     port_from_setting, private_key_public_half, xrdp_cert_paths, PublicHalf,
 };
-use super::platform::{keys, AclTarget, EventQuery, EventRecord, FixedProgram, HostPlatform, PlatformError};
+use super::platform::{
+    keys, AclTarget, EventQuery, EventRecord, FixedProgram, HostPlatform, PlatformError,
+};
 use super::report::*;
-use super::windows::{parse_firewall_rule, parse_secure_channel_json, parse_sddl_dacl};
+use super::windows::{parse_firewall_rule, parse_sddl_dacl, parse_secure_channel_json};
 use crate::rdp::report::Validity;
 
 /// What a check function found: the observation, its outcome, how sure, and why.
@@ -43,9 +44,7 @@ fn report<T, O>(started: Instant, result: CheckResult<T, O>) -> HostReport<T, O>
 
 /// The current time as RFC 3339 UTC to the second, the form certificate dates use.
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Runs a host check on this machine, within its timeout.
@@ -79,7 +78,11 @@ pub async fn run(spec: &HostCheckSpec) -> HostCheckReport {
 }
 
 /// A report for `spec` that says it could not run.
-pub fn failed_report(spec: &HostCheckSpec, error: HostCheckError, elapsed_ms: f64) -> HostCheckReport {
+pub fn failed_report(
+    spec: &HostCheckSpec,
+    error: HostCheckError,
+    elapsed_ms: f64,
+) -> HostCheckReport {
     macro_rules! failed {
         ($variant:ident) => {
             HostCheckReport::$variant(HostReport::failed(error, elapsed_ms))
@@ -110,17 +113,25 @@ pub fn failed_report(spec: &HostCheckSpec, error: HostCheckError, elapsed_ms: f6
 pub fn run_blocking(spec: &HostCheckSpec, p: &dyn HostPlatform) -> HostCheckReport {
     let t = Instant::now();
     match spec {
-        HostCheckSpec::FirewallRule { .. } => HostCheckReport::FirewallRule(report(t, firewall_rule(p))),
+        HostCheckSpec::FirewallRule { .. } => {
+            HostCheckReport::FirewallRule(report(t, firewall_rule(p)))
+        }
         HostCheckSpec::RdpEnabled { .. } => HostCheckReport::RdpEnabled(report(t, rdp_enabled(p))),
-        HostCheckSpec::RdpServices { .. } => HostCheckReport::RdpServices(report(t, rdp_services(p))),
-        HostCheckSpec::RdpListener { .. } => HostCheckReport::RdpListener(report(t, rdp_listener(p))),
+        HostCheckSpec::RdpServices { .. } => {
+            HostCheckReport::RdpServices(report(t, rdp_services(p)))
+        }
+        HostCheckSpec::RdpListener { .. } => {
+            HostCheckReport::RdpListener(report(t, rdp_listener(p)))
+        }
         HostCheckSpec::SessionLimits { .. } => {
             HostCheckReport::SessionLimits(report(t, session_limits(p)))
         }
         HostCheckSpec::RdpCertificate { .. } => {
             HostCheckReport::RdpCertificate(report(t, rdp_certificate(p)))
         }
-        HostCheckSpec::CertBinding { .. } => HostCheckReport::CertBinding(report(t, cert_binding(p))),
+        HostCheckSpec::CertBinding { .. } => {
+            HostCheckReport::CertBinding(report(t, cert_binding(p)))
+        }
         HostCheckSpec::MachinekeysAcl { .. } => {
             HostCheckReport::MachinekeysAcl(report(t, machinekeys_acl(p)))
         }
@@ -175,7 +186,10 @@ pub fn is_websocket_rule(rule: &FirewallRule) -> bool {
 
 /// The RDP-related rules of both stores: every `RemoteDesktop-*` rule, and any inbound
 /// TCP rule for the RDP port.
-pub fn rdp_firewall_rules(p: &dyn HostPlatform, port: u16) -> Result<Vec<FirewallRule>, PlatformError> {
+pub fn rdp_firewall_rules(
+    p: &dyn HostPlatform,
+    port: u16,
+) -> Result<Vec<FirewallRule>, PlatformError> {
     let mut rules = Vec::new();
     for (key, store) in [
         (keys::FIREWALL_RULES, RuleStore::Local),
@@ -218,7 +232,9 @@ fn firewall_rule(p: &dyn HostPlatform) -> CheckResult<FirewallObserved, Firewall
     let (active_profiles, mut confidence) = match p.active_firewall_profiles() {
         Ok(active) => (active, Confidence::High),
         Err(e) => {
-            findings.push(format!("The active network profile could not be read ({e}); every profile was considered."));
+            findings.push(format!(
+                "The active network profile could not be read ({e}); every profile was considered."
+            ));
             (Vec::new(), Confidence::Medium)
         }
     };
@@ -243,10 +259,8 @@ fn firewall_rule(p: &dyn HostPlatform) -> CheckResult<FirewallObserved, Firewall
         let allowed = rules.iter().any(|r| {
             r.enabled
                 && r.action.eq_ignore_ascii_case("Allow")
-                && r.direction.eq_ignore_ascii_case("In")
-                && r.protocol == Some(6)
                 && r.applies_to(profile)
-                && (r.local_ports.is_empty() || r.local_ports.iter().any(|lp| lp == &port.to_string()))
+                && r.covers_rdp_port(port)
         });
         if !allowed {
             open = false;
@@ -255,8 +269,14 @@ fn firewall_rule(p: &dyn HostPlatform) -> CheckResult<FirewallObserved, Firewall
             ));
         }
     }
-    for rule in rules.iter().filter(|r| r.enabled && r.action.eq_ignore_ascii_case("Block")) {
-        if considered.iter().any(|profile| rule.applies_to(profile) && firewall_on(profile)) {
+    for rule in rules
+        .iter()
+        .filter(|r| r.enabled && r.action.eq_ignore_ascii_case("Block") && r.covers_rdp_port(port))
+    {
+        if considered
+            .iter()
+            .any(|profile| rule.applies_to(profile) && firewall_on(profile))
+        {
             open = false;
             findings.push(format!(
                 "The {:?} rule {} blocks Remote Desktop (a block rule wins over allow rules).",
@@ -264,12 +284,17 @@ fn firewall_rule(p: &dyn HostPlatform) -> CheckResult<FirewallObserved, Firewall
             ));
         }
     }
-    match rules.iter().find(|r| r.name.eq_ignore_ascii_case(USER_MODE_TCP_RULE)) {
+    match rules
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(USER_MODE_TCP_RULE))
+    {
         Some(rule) if !rule.enabled => findings.push(format!("{USER_MODE_TCP_RULE} is disabled.")),
-        Some(rule) if !rule.local_ports.iter().any(|lp| lp == &port.to_string()) => findings.push(format!(
-            "{USER_MODE_TCP_RULE} allows port {} but the listener uses {port}.",
-            rule.local_ports.join(",")
-        )),
+        Some(rule) if !rule.local_ports.iter().any(|lp| lp == &port.to_string()) => {
+            findings.push(format!(
+                "{USER_MODE_TCP_RULE} allows port {} but the listener uses {port}.",
+                rule.local_ports.join(",")
+            ))
+        }
         Some(_) => {}
         None => {
             findings.push(format!("There is no {USER_MODE_TCP_RULE} rule."));
@@ -312,17 +337,25 @@ fn rdp_enabled(p: &dyn HostPlatform) -> CheckResult<RdpEnabledObserved, RdpEnabl
         }
         (Some(0), local) => {
             if local == Some(1) {
-                findings.push("The local setting denies connections, but Group Policy allows them and wins.".to_owned());
+                findings.push(
+                    "The local setting denies connections, but Group Policy allows them and wins."
+                        .to_owned(),
+                );
             }
             (Some(RdpEnabledOutcome::Allowed), Confidence::High)
         }
         (_, Some(1)) => {
-            findings.push("Remote Desktop is turned off on this computer (fDenyTSConnections=1).".to_owned());
+            findings.push(
+                "Remote Desktop is turned off on this computer (fDenyTSConnections=1).".to_owned(),
+            );
             (Some(RdpEnabledOutcome::DeniedLocally), Confidence::High)
         }
         (_, Some(0)) => (Some(RdpEnabledOutcome::Allowed), Confidence::High),
         _ => {
-            findings.push("fDenyTSConnections is not set; Windows then denies connections by default.".to_owned());
+            findings.push(
+                "fDenyTSConnections is not set; Windows then denies connections by default."
+                    .to_owned(),
+            );
             (Some(RdpEnabledOutcome::DeniedLocally), Confidence::Medium)
         }
     };
@@ -351,7 +384,10 @@ fn rdp_services(p: &dyn HostPlatform) -> CheckResult<ServicesObserved, ServicesO
             findings.push(format!("{} is {:?}.", s.name, s.state));
         }
         if s.start_type == Some(StartType::Disabled) {
-            findings.push(format!("{} is disabled: starting it needs its start type changed first.", s.name));
+            findings.push(format!(
+                "{} is disabled: starting it needs its start type changed first.",
+                s.name
+            ));
         }
     }
     let core_running = services
@@ -414,7 +450,10 @@ fn rdp_listener(p: &dyn HostPlatform) -> CheckResult<ListenerObserved, ListenerO
         findings.push(format!(
             "Port {port} is held by {} (pid {}), not by TermService.",
             other.process.as_deref().unwrap_or("an unknown process"),
-            other.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+            other
+                .pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into())
         ));
         ListenerOutcome::PortTaken
     } else {
@@ -434,7 +473,9 @@ fn rdp_listener(p: &dyn HostPlatform) -> CheckResult<ListenerObserved, ListenerO
     })
 }
 
-fn session_limits(p: &dyn HostPlatform) -> CheckResult<SessionLimitsObserved, SessionLimitsOutcome> {
+fn session_limits(
+    p: &dyn HostPlatform,
+) -> CheckResult<SessionLimitsObserved, SessionLimitsOutcome> {
     let drain_mode = dword(p, keys::TERMINAL_SERVER, "TSServerDrainMode")?;
     let max_instance_count = dword(p, keys::RDP_TCP, "MaxInstanceCount")?;
     let policy_max_instance_count = dword(p, keys::TS_POLICY, "MaxInstanceCount")?;
@@ -446,7 +487,9 @@ fn session_limits(p: &dyn HostPlatform) -> CheckResult<SessionLimitsObserved, Se
     let mut outcome = SessionLimitsOutcome::Accepting;
     let mut confidence = Confidence::High;
     if let Some(mode @ (1 | 2)) = drain_mode {
-        findings.push(format!("Drain mode is on (TSServerDrainMode={mode}): new logons are refused."));
+        findings.push(format!(
+            "Drain mode is on (TSServerDrainMode={mode}): new logons are refused."
+        ));
         outcome = SessionLimitsOutcome::Refusing;
     }
     let limit = policy_max_instance_count.or(max_instance_count);
@@ -512,7 +555,10 @@ fn recent_events(
 pub fn summarise(events: &[EventRecord]) -> Vec<EventSummary> {
     let mut out: Vec<EventSummary> = Vec::new();
     for e in events {
-        match out.iter_mut().find(|s| s.provider == e.provider && s.id == e.id) {
+        match out
+            .iter_mut()
+            .find(|s| s.provider == e.provider && s.id == e.id)
+        {
             Some(s) => {
                 s.count += 1;
                 if e.time > s.last_at {
@@ -540,11 +586,20 @@ pub fn certificate_usable(cert: &StoreCertificate, now: &str) -> bool {
 
 fn describe_cert(cert: &StoreCertificate, now: &str) -> Option<String> {
     if now > cert.not_after.as_str() {
-        Some(format!("{} ({}) expired on {}.", cert.subject, cert.thumbprint, cert.not_after))
+        Some(format!(
+            "{} ({}) expired on {}.",
+            cert.subject, cert.thumbprint, cert.not_after
+        ))
     } else if now < cert.not_before.as_str() {
-        Some(format!("{} ({}) is not valid before {}.", cert.subject, cert.thumbprint, cert.not_before))
+        Some(format!(
+            "{} ({}) is not valid before {}.",
+            cert.subject, cert.thumbprint, cert.not_before
+        ))
     } else if !cert.has_private_key {
-        Some(format!("{} ({}) has no private key.", cert.subject, cert.thumbprint))
+        Some(format!(
+            "{} ({}) has no private key.",
+            cert.subject, cert.thumbprint
+        ))
     } else if cert.private_key_readable == Some(false) {
         Some(format!(
             "The private key of {} ({}) cannot be opened (MachineKeys permissions?).",
@@ -555,7 +610,9 @@ fn describe_cert(cert: &StoreCertificate, now: &str) -> Option<String> {
     }
 }
 
-fn rdp_certificate(p: &dyn HostPlatform) -> CheckResult<CertificateStoreObserved, CertificateOutcome> {
+fn rdp_certificate(
+    p: &dyn HostPlatform,
+) -> CheckResult<CertificateStoreObserved, CertificateOutcome> {
     let now = now_rfc3339();
     let certificates = p.cert_store(CertStore::RemoteDesktop)?;
     let mut findings = Vec::new();
@@ -581,25 +638,40 @@ fn rdp_certificate(p: &dyn HostPlatform) -> CheckResult<CertificateStoreObserved
         }
     }
     for e in &events {
-        findings.push(format!("Event {} from {} x{} in the last hour (last {}).", e.id, e.provider, e.count, e.last_at));
+        findings.push(format!(
+            "Event {} from {} x{} in the last hour (last {}).",
+            e.id, e.provider, e.count, e.last_at
+        ));
     }
     let usable = certificates.iter().any(|c| certificate_usable(c, &now));
     if certificates.is_empty() {
         findings.push("The Remote Desktop certificate store is empty.".to_owned());
     }
     if bound {
-        findings.push("SSLCertificateSHA1Hash binds another certificate; see the cert-binding check.".to_owned());
+        findings.push(
+            "SSLCertificateSHA1Hash binds another certificate; see the cert-binding check."
+                .to_owned(),
+        );
     }
-    let known_keys = certificates.iter().all(|c| c.private_key_readable.is_some());
-    let confidence = match (known_keys && events_read, bound) {
-        (_, true) => Confidence::Low,
-        (true, false) => Confidence::High,
-        (false, false) => Confidence::Medium,
+    let known_keys = certificates
+        .iter()
+        .all(|c| c.private_key_readable.is_some());
+    // With a binding, this store is not what Remote Desktop uses; without the events or the
+    // key test, a store that looks fine may still fail.
+    let confidence = if bound {
+        Confidence::Low
+    } else if known_keys && events_read {
+        Confidence::High
+    } else {
+        Confidence::Medium
     };
-    let outcome = if usable && events.is_empty() {
-        CertificateOutcome::Valid
-    } else if usable {
-        // A usable certificate now, but recent errors: Windows may just have replaced it.
+    if usable && !events.is_empty() {
+        findings.push(
+            "A usable certificate is in the store now; the events may be from before Windows replaced one."
+                .to_owned(),
+        );
+    }
+    let outcome = if usable {
         CertificateOutcome::Valid
     } else {
         CertificateOutcome::ExpiredOrUnreadable
@@ -611,11 +683,7 @@ fn rdp_certificate(p: &dyn HostPlatform) -> CheckResult<CertificateStoreObserved
             events,
         },
         outcome: Some(outcome),
-        confidence: if usable && !events_read {
-            Confidence::Medium
-        } else {
-            confidence
-        },
+        confidence,
         findings,
     })
 }
@@ -629,12 +697,17 @@ fn cert_binding(p: &dyn HostPlatform) -> CheckResult<CertBindingObserved, CertBi
         Some(RegValue::RegBinary(bytes)) => match Thumbprint::parse(&bytes.to_string()) {
             Ok(t) => Some(t),
             Err(_) => {
-                findings.push(format!("SSLCertificateSHA1Hash holds {} bytes, not the 20 of a SHA-1 thumbprint.", bytes.0.len()));
+                findings.push(format!(
+                    "SSLCertificateSHA1Hash holds {} bytes, not the 20 of a SHA-1 thumbprint.",
+                    bytes.0.len()
+                ));
                 None
             }
         },
         Some(other) => {
-            findings.push(format!("SSLCertificateSHA1Hash has the wrong type: {other}."));
+            findings.push(format!(
+                "SSLCertificateSHA1Hash has the wrong type: {other}."
+            ));
             None
         }
     };
@@ -658,7 +731,11 @@ fn cert_binding(p: &dyn HostPlatform) -> CheckResult<CertBindingObserved, CertBi
     };
     let mut found = None;
     for store in [CertStore::RemoteDesktop, CertStore::My] {
-        if let Some(cert) = p.cert_store(store)?.into_iter().find(|c| c.thumbprint == thumbprint) {
+        if let Some(cert) = p
+            .cert_store(store)?
+            .into_iter()
+            .find(|c| c.thumbprint == thumbprint)
+        {
             found = Some((store, cert));
             break;
         }
@@ -666,7 +743,11 @@ fn cert_binding(p: &dyn HostPlatform) -> CheckResult<CertBindingObserved, CertBi
     let outcome = match &found {
         Some((_, cert)) if certificate_usable(cert, &now) => CertBindingOutcome::BoundValid,
         Some((store, cert)) => {
-            findings.push(format!("The bound certificate is in {}: {}", store.name(), describe_cert(cert, &now).unwrap_or_default()));
+            findings.push(format!(
+                "The bound certificate is in {}: {}",
+                store.name(),
+                describe_cert(cert, &now).unwrap_or_default()
+            ));
             CertBindingOutcome::BoundMissing
         }
         None => {
@@ -709,7 +790,11 @@ pub fn machinekeys_missing(aces: &[AceSummary]) -> Vec<String> {
                 .filter(|a| a.kind == "A" && a.trustee == *trustee && !a.flags.contains("IO"))
                 .fold(0u32, |mask, a| mask | a.rights);
             // GENERIC_ALL stands for full control.
-            let granted = if granted & 0x1000_0000 != 0 { 0x001F_01FF | granted } else { granted };
+            let granted = if granted & 0x1000_0000 != 0 {
+                0x001F_01FF | granted
+            } else {
+                granted
+            };
             granted & needed != *needed
         })
         .map(|(_, _, ace)| (*ace).to_owned())
@@ -726,7 +811,10 @@ fn machinekeys_acl(p: &dyn HostPlatform) -> CheckResult<MachineKeysObserved, Acl
         findings.push(format!("MachineKeys lacks the default grant {ace}."));
     }
     for deny in &denies {
-        findings.push(format!("MachineKeys denies rights 0x{:x} to {}.", deny.rights, deny.trustee));
+        findings.push(format!(
+            "MachineKeys denies rights 0x{:x} to {}.",
+            deny.rights, deny.trustee
+        ));
     }
     let outcome = if missing.is_empty() && denies.is_empty() {
         AclOutcome::Default
@@ -775,10 +863,16 @@ fn schannel_tls12(p: &dyn HostPlatform) -> CheckResult<SchannelObserved, Schanne
         .cloned()
         .expect("TLS 1.2 Server was read");
     for s in protocols.iter().filter(|s| s.turned_off()) {
-        findings.push(format!("{} {} is turned off in Schannel.", s.protocol, s.side));
+        findings.push(format!(
+            "{} {} is turned off in Schannel.",
+            s.protocol, s.side
+        ));
     }
     for e in &events {
-        findings.push(format!("Schannel event 36871 x{} in the last hour: a TLS handshake failed on this host.", e.count));
+        findings.push(format!(
+            "Schannel event 36871 x{} in the last hour: a TLS handshake failed on this host.",
+            e.count
+        ));
     }
     let explicit = tls12.enabled.is_some() || tls12.disabled_by_default.is_some();
     if !explicit {
@@ -791,12 +885,18 @@ fn schannel_tls12(p: &dyn HostPlatform) -> CheckResult<SchannelObserved, Schanne
         } else {
             SchannelOutcome::Enabled
         }),
-        confidence: if explicit { Confidence::High } else { Confidence::Medium },
+        confidence: if explicit {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        },
         findings,
     })
 }
 
-fn security_layer(p: &dyn HostPlatform) -> CheckResult<SecurityLayerObserved, SecurityLayerOutcome> {
+fn security_layer(
+    p: &dyn HostPlatform,
+) -> CheckResult<SecurityLayerObserved, SecurityLayerOutcome> {
     let security_layer = dword(p, keys::RDP_TCP, "SecurityLayer")?;
     let policy_security_layer = dword(p, keys::TS_POLICY, "SecurityLayer")?;
     let min_encryption_level = dword(p, keys::RDP_TCP, "MinEncryptionLevel")?;
@@ -813,13 +913,19 @@ fn security_layer(p: &dyn HostPlatform) -> CheckResult<SecurityLayerObserved, Se
     let layer = policy_security_layer.or(security_layer);
     let level = policy_min_encryption_level.or(min_encryption_level);
     if policy_security_layer.is_some() {
-        findings.push("Group Policy sets the security layer; a local change has no effect.".to_owned());
+        findings
+            .push("Group Policy sets the security layer; a local change has no effect.".to_owned());
     }
     for e in &events {
-        findings.push(format!("Event 1050 x{}: the security layer found an error in the protocol stream.", e.count));
+        findings.push(format!(
+            "Event 1050 x{}: the security layer found an error in the protocol stream.",
+            e.count
+        ));
     }
     let (outcome, confidence) = if fips_enabled == Some(1) || level == Some(4) {
-        findings.push("FIPS-compliant encryption is enforced; clients without it are refused.".to_owned());
+        findings.push(
+            "FIPS-compliant encryption is enforced; clients without it are refused.".to_owned(),
+        );
         (Some(SecurityLayerOutcome::FipsEnforced), Confidence::High)
     } else {
         match layer {
@@ -858,9 +964,14 @@ fn credssp_policy(p: &dyn HostPlatform) -> CheckResult<CredSspObserved, CredSspO
     let allow_encryption_oracle = dword(p, keys::CREDSSP, "AllowEncryptionOracle")?;
     let mut findings = Vec::new();
     let tspkg_version = match p.run(&FixedProgram::TspkgVersion) {
-        Ok(out) if out.success() && !out.stdout.trim().is_empty() => Some(out.stdout.trim().to_owned()),
+        Ok(out) if out.success() && !out.stdout.trim().is_empty() => {
+            Some(out.stdout.trim().to_owned())
+        }
         Ok(out) => {
-            findings.push(format!("The tspkg.dll version could not be read: {}", out.stderr.trim()));
+            findings.push(format!(
+                "The tspkg.dll version could not be read: {}",
+                out.stderr.trim()
+            ));
             None
         }
         Err(e) => {
@@ -875,7 +986,10 @@ fn credssp_policy(p: &dyn HostPlatform) -> CheckResult<CredSspObserved, CredSspO
         Some(other) => format!("AllowEncryptionOracle={other} is not a known value."),
         None => "AllowEncryptionOracle is not set: an updated Windows behaves as Mitigated (1).".to_owned(),
     });
-    findings.push("A mismatch needs both sides: compare with the same check on the other computer.".to_owned());
+    findings.push(
+        "A mismatch needs both sides: compare with the same check on the other computer."
+            .to_owned(),
+    );
     Ok(Found {
         observed: CredSspObserved {
             allow_encryption_oracle,
@@ -887,7 +1001,9 @@ fn credssp_policy(p: &dyn HostPlatform) -> CheckResult<CredSspObserved, CredSspO
     })
 }
 
-fn secure_channel(p: &dyn HostPlatform) -> CheckResult<SecureChannelObserved, SecureChannelOutcome> {
+fn secure_channel(
+    p: &dyn HostPlatform,
+) -> CheckResult<SecureChannelObserved, SecureChannelOutcome> {
     let user_authentication = dword(p, keys::RDP_TCP, "UserAuthentication")?;
     let policy_user_authentication = dword(p, keys::TS_POLICY, "UserAuthentication")?;
     let out = p.run(&FixedProgram::SecureChannel)?;
@@ -914,7 +1030,10 @@ fn secure_channel(p: &dyn HostPlatform) -> CheckResult<SecureChannelObserved, Se
         findings.push(format!(
             "The secure channel to {} is broken{}.",
             json.domain.as_deref().unwrap_or("the domain"),
-            json.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            json.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         ));
         SecureChannelOutcome::Broken
     };
@@ -933,7 +1052,10 @@ fn secure_channel(p: &dyn HostPlatform) -> CheckResult<SecureChannelObserved, Se
     })
 }
 
-fn host_event_log(p: &dyn HostPlatform, since_minutes: u32) -> CheckResult<EventLogObserved, EventLogOutcome> {
+fn host_event_log(
+    p: &dyn HostPlatform,
+    since_minutes: u32,
+) -> CheckResult<EventLogObserved, EventLogOutcome> {
     let mut findings = Vec::new();
     let mut events = Vec::new();
     let mut failures = 0;
@@ -960,11 +1082,18 @@ fn host_event_log(p: &dyn HostPlatform, since_minutes: u32) -> CheckResult<Event
     }
     let summaries = summarise(&events);
     let count = |ids: &[u32]| -> u32 {
-        summaries.iter().filter(|s| ids.contains(&s.id)).map(|s| s.count).sum()
+        summaries
+            .iter()
+            .filter(|s| ids.contains(&s.id))
+            .map(|s| s.count)
+            .sum()
     };
     let connection_attempts = count(&[131]);
     for s in &summaries {
-        findings.push(format!("{} event {} x{} (last {}).", s.provider, s.id, s.count, s.last_at));
+        findings.push(format!(
+            "{} event {} x{} (last {}).",
+            s.provider, s.id, s.count, s.last_at
+        ));
     }
     let outcome = if count(&[1057, 1058, 36870]) > 0 {
         EventLogOutcome::CertificateErrors
@@ -986,7 +1115,11 @@ fn host_event_log(p: &dyn HostPlatform, since_minutes: u32) -> CheckResult<Event
             connection_attempts,
         },
         outcome: Some(outcome),
-        confidence: if failures == 0 { Confidence::High } else { Confidence::Medium },
+        confidence: if failures == 0 {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        },
         findings,
     })
 }
@@ -1013,7 +1146,10 @@ pub fn xrdp_port(ini: &str) -> (Option<String>, Option<u16>) {
     (setting, port)
 }
 
-fn xrdp_listening(p: &dyn HostPlatform, config: &IniPath) -> CheckResult<XrdpListeningObserved, XrdpListeningOutcome> {
+fn xrdp_listening(
+    p: &dyn HostPlatform,
+    config: &IniPath,
+) -> CheckResult<XrdpListeningObserved, XrdpListeningOutcome> {
     let ini = read_ini(config)?;
     let (port_setting, configured_port) = xrdp_port(&ini);
     let xrdp_processes: Vec<ProcessInfo> = p
@@ -1022,12 +1158,18 @@ fn xrdp_listening(p: &dyn HostPlatform, config: &IniPath) -> CheckResult<XrdpLis
         .filter(|proc| proc.name == "xrdp")
         .collect();
     let listeners: Vec<TcpListenerInfo> = match configured_port {
-        Some(port) => p.tcp_listeners()?.into_iter().filter(|l| l.port == port).collect(),
+        Some(port) => p
+            .tcp_listeners()?
+            .into_iter()
+            .filter(|l| l.port == port)
+            .collect(),
         None => Vec::new(),
     };
     let mut findings = Vec::new();
     let mut confidence = Confidence::High;
-    let by_xrdp = listeners.iter().any(|l| l.process.as_deref() == Some("xrdp"));
+    let by_xrdp = listeners
+        .iter()
+        .any(|l| l.process.as_deref() == Some("xrdp"));
     let unknown_owner = listeners.iter().any(|l| l.pid.is_none());
     let outcome = if configured_port.is_none() {
         findings.push(format!(
@@ -1047,7 +1189,10 @@ fn xrdp_listening(p: &dyn HostPlatform, config: &IniPath) -> CheckResult<XrdpLis
             "Port {} is held by {} (pid {}), not xrdp.",
             other.port,
             other.process.as_deref().unwrap_or("an unknown process"),
-            other.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+            other
+                .pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into())
         ));
         Some(XrdpListeningOutcome::PortTaken)
     } else if xrdp_processes.is_empty() {
@@ -1082,7 +1227,11 @@ fn xrdp_security_layer(config: &IniPath) -> CheckResult<XrdpSecurityObserved, Xr
     let crypt_level = get("crypt_level");
     let mut findings = Vec::new();
     let mut confidence = Confidence::High;
-    let outcome = match security_layer.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let outcome = match security_layer
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("negotiate") => XrdpSecurityOutcome::Negotiate,
         Some("tls") => {
             findings.push("security_layer=tls: clients that offer only Standard RDP Security are refused (SSL_REQUIRED_BY_SERVER).".to_owned());
@@ -1104,7 +1253,8 @@ fn xrdp_security_layer(config: &IniPath) -> CheckResult<XrdpSecurityObserved, Xr
         }
     };
     if crypt_level.as_deref() == Some("fips") {
-        findings.push("crypt_level=fips: Standard RDP Security needs FIPS-capable clients.".to_owned());
+        findings
+            .push("crypt_level=fips: Standard RDP Security needs FIPS-capable clients.".to_owned());
     }
     Ok(Found {
         observed: XrdpSecurityObserved {
@@ -1147,10 +1297,21 @@ pub fn read_file_state(path: &str) -> (FileState, Option<Vec<u8>>) {
             exists: meta.is_some(),
             readable,
             symlink_to,
-            mode: meta.map(|m| m.permissions().mode() & 0o7777),
+            mode: meta.map(|m| unix_mode(&m)),
         },
         bytes,
     )
+}
+
+#[cfg(unix)]
+fn unix_mode(meta: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+fn unix_mode(_: &fs::Metadata) -> u32 {
+    0
 }
 
 /// The certificate and key at two paths, analysed as xrdp would use them.
@@ -1158,7 +1319,14 @@ pub fn analyse_pair(
     cert_path: &str,
     key_path: &str,
     now: SystemTime,
-) -> (FileState, FileState, Option<crate::rdp::report::CertificateReport>, Option<PublicHalf>, Option<bool>, Vec<String>) {
+) -> (
+    FileState,
+    FileState,
+    Option<crate::rdp::report::CertificateReport>,
+    Option<PublicHalf>,
+    Option<bool>,
+    Vec<String>,
+) {
     let mut findings = Vec::new();
     let (cert_state, cert_bytes) = read_file_state(cert_path);
     let (key_state, key_bytes) = read_file_state(key_path);
@@ -1196,7 +1364,10 @@ pub fn analyse_pair(
     (cert_state, key_state, certificate, half, matches, findings)
 }
 
-fn xrdp_certificate(config: &IniPath, now: SystemTime) -> CheckResult<XrdpCertificateObserved, XrdpCertificateOutcome> {
+fn xrdp_certificate(
+    config: &IniPath,
+    now: SystemTime,
+) -> CheckResult<XrdpCertificateObserved, XrdpCertificateOutcome> {
     let ini = read_ini(config)?;
     let (cert_path, key_path) = xrdp_cert_paths(&ini);
     let (certificate_file, key_file, certificate, half, key_matches, mut findings) =
@@ -1208,12 +1379,29 @@ fn xrdp_certificate(config: &IniPath, now: SystemTime) -> CheckResult<XrdpCertif
     });
     let mut confidence = Confidence::High;
     let outcome = if !certificate_file.exists || !key_file.exists {
-        for f in [&certificate_file, &key_file].into_iter().filter(|f| !f.exists) {
-            findings.push(format!("{} does not exist{}.", f.path, f.symlink_to.as_ref().map(|t| format!(" (a dangling link to {t})")).unwrap_or_default()));
+        for f in [&certificate_file, &key_file]
+            .into_iter()
+            .filter(|f| !f.exists)
+        {
+            findings.push(format!(
+                "{} does not exist{}.",
+                f.path,
+                f.symlink_to
+                    .as_ref()
+                    .map(|t| format!(" (a dangling link to {t})"))
+                    .unwrap_or_default()
+            ));
         }
         XrdpCertificateOutcome::Missing
-    } else if !certificate_file.readable || !key_file.readable || certificate.is_none() || half.is_none() {
-        for f in [&certificate_file, &key_file].into_iter().filter(|f| !f.readable) {
+    } else if !certificate_file.readable
+        || !key_file.readable
+        || certificate.is_none()
+        || half.is_none()
+    {
+        for f in [&certificate_file, &key_file]
+            .into_iter()
+            .filter(|f| !f.readable)
+        {
             findings.push(format!("{} cannot be read by the agent.", f.path));
         }
         XrdpCertificateOutcome::Unreadable
@@ -1232,10 +1420,16 @@ fn xrdp_certificate(config: &IniPath, now: SystemTime) -> CheckResult<XrdpCertif
                 XrdpCertificateOutcome::Expired
             }
             Validity::NotYetValid => {
-                findings.push(format!("The certificate is not valid before {}.", cert.not_before));
+                findings.push(format!(
+                    "The certificate is not valid before {}.",
+                    cert.not_before
+                ));
                 XrdpCertificateOutcome::NotYetValid
             }
-            Validity::Valid if key_algorithm.as_deref() == Some("RSA") && key_bits.is_some_and(|b| b < 2048) => {
+            Validity::Valid
+                if key_algorithm.as_deref() == Some("RSA")
+                    && key_bits.is_some_and(|b| b < 2048) =>
+            {
                 findings.push(format!("The RSA key has {} bits; xrdp disconnects TLS clients with keys under 2048 bits.", key_bits.unwrap_or_default()));
                 XrdpCertificateOutcome::WeakKey
             }
@@ -1244,7 +1438,10 @@ fn xrdp_certificate(config: &IniPath, now: SystemTime) -> CheckResult<XrdpCertif
     };
     if let Some(mode) = key_file.mode {
         if mode & 0o004 != 0 {
-            findings.push(format!("{} is readable by every user (mode {mode:o}).", key_file.path));
+            findings.push(format!(
+                "{} is readable by every user (mode {mode:o}).",
+                key_file.path
+            ));
         }
     }
     Ok(Found {
@@ -1263,7 +1460,11 @@ fn xrdp_certificate(config: &IniPath, now: SystemTime) -> CheckResult<XrdpCertif
     })
 }
 
-fn xrdp_firewall(p: &dyn HostPlatform, config: &IniPath, port: Option<u16>) -> CheckResult<XrdpFirewallObserved, XrdpFirewallOutcome> {
+fn xrdp_firewall(
+    p: &dyn HostPlatform,
+    config: &IniPath,
+    port: Option<u16>,
+) -> CheckResult<XrdpFirewallObserved, XrdpFirewallOutcome> {
     let port = match port {
         Some(port) => port,
         None => {
@@ -1304,7 +1505,10 @@ fn xrdp_firewall(p: &dyn HostPlatform, config: &IniPath, port: Option<u16>) -> C
     if verdict.input_chains == 0 {
         findings.push("nftables has no input chain: it filters nothing coming in.".to_owned());
     }
-    let jumps = verdict.rules.iter().any(|r| r.verdict.starts_with("jump") || r.verdict.starts_with("goto"));
+    let jumps = verdict
+        .rules
+        .iter()
+        .any(|r| r.verdict.starts_with("jump") || r.verdict.starts_with("goto"));
     Ok(Found {
         observed: XrdpFirewallObserved {
             port,
@@ -1313,7 +1517,11 @@ fn xrdp_firewall(p: &dyn HostPlatform, config: &IniPath, port: Option<u16>) -> C
             input_chains: verdict.input_chains,
         },
         outcome: Some(verdict.outcome),
-        confidence: if jumps { Confidence::Medium } else { Confidence::High },
+        confidence: if jumps {
+            Confidence::Medium
+        } else {
+            Confidence::High
+        },
         findings,
     })
 }

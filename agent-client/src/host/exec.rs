@@ -193,7 +193,8 @@ mod tests {
     fn environment_values_reach_the_program() {
         let out = SystemRunner
             .run(
-                &CommandLine::new("printenv", &["RDPD_TEST_VALUE"]).env("RDPD_TEST_VALUE", "x'y\"z"),
+                &CommandLine::new("printenv", &["RDPD_TEST_VALUE"])
+                    .env("RDPD_TEST_VALUE", "x'y\"z"),
                 Duration::from_secs(5),
             )
             .unwrap();
@@ -204,7 +205,10 @@ mod tests {
     fn a_program_past_its_time_limit_is_stopped() {
         let started = Instant::now();
         let err = SystemRunner
-            .run(&CommandLine::new("sleep", &["10"]), Duration::from_millis(200))
+            .run(
+                &CommandLine::new("sleep", &["10"]),
+                Duration::from_millis(200),
+            )
             .unwrap_err();
         assert!(matches!(err, ExecError::TimedOut { .. }));
         assert!(started.elapsed() < Duration::from_secs(5));

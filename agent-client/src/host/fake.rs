@@ -188,7 +188,9 @@ impl FakeHost {
 
     fn check(&self, op: &str) -> PResult<()> {
         if self.lock().failing.contains(op) {
-            return Err(PlatformError::AccessDenied(format!("{op} refused by the test")));
+            return Err(PlatformError::AccessDenied(format!(
+                "{op} refused by the test"
+            )));
         }
         Ok(())
     }
@@ -350,7 +352,9 @@ impl HostPlatform for FakeHost {
                 .get(&reg_key(keys::RDP_TCP, "PortNumber"))
                 .and_then(|(_, v)| v.as_dword())
                 .unwrap_or(3389) as u16;
-            state.listeners.retain(|l| l.pid != Some(pid) && l.process.as_deref() != Some("svchost"));
+            state
+                .listeners
+                .retain(|l| l.pid != Some(pid) && l.process.as_deref() != Some("svchost"));
             state.listeners.push(TcpListenerInfo {
                 address: "0.0.0.0".into(),
                 port,

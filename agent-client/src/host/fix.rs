@@ -49,7 +49,10 @@ impl PemPath {
         if raw.split('/').any(|part| part == "..") {
             return invalid("it must not contain `..`");
         }
-        if ![".pem", ".crt", ".key"].iter().any(|ext| raw.ends_with(ext)) {
+        if ![".pem", ".crt", ".key"]
+            .iter()
+            .any(|ext| raw.ends_with(ext))
+        {
             return invalid("the file name must end in .pem, .crt or .key");
         }
         Ok(PemPath(raw.to_owned()))
@@ -340,15 +343,15 @@ impl FixSpec {
             "resync-clock" => FixSpec::ResyncClock,
             "allow-encryption-oracle" => FixSpec::AllowEncryptionOracle,
             "disable-nla" => FixSpec::DisableNla,
-            "xrdp-set-security-layer-negotiate" => FixSpec::XrdpSetSecurityLayerNegotiate {
-                config: config()?,
-            },
+            "xrdp-set-security-layer-negotiate" => {
+                FixSpec::XrdpSetSecurityLayerNegotiate { config: config()? }
+            }
             "xrdp-restore-certificate" => {
                 let config = config()?;
                 let mut pem = |key: &str| -> Result<PemPath, String> {
-                    let raw = params
-                        .remove(key)
-                        .ok_or_else(|| format!("xrdp-restore-certificate needs --param {key}=PATH"))?;
+                    let raw = params.remove(key).ok_or_else(|| {
+                        format!("xrdp-restore-certificate needs --param {key}=PATH")
+                    })?;
                     PemPath::parse(&raw)
                 };
                 let certificate = pem("certificate")?;
@@ -477,7 +480,7 @@ pub struct FixResponse {
 }
 
 /// Who asked for an action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "by", rename_all = "kebab-case")]
 pub enum Requester {
     /// The server, in a signed request.
@@ -498,14 +501,14 @@ pub enum ActionState {
     Refused { reason: String },
     /// The state was already what the fix sets; nothing changed.
     AlreadyInPlace,
+    /// The change was being made (the snapshot is recorded). Seen after a crash: the change
+    /// may be partly in place, and a rollback restores the snapshot.
+    Applying,
     /// Changed, and the re-read state is what the fix set.
     Applied,
     /// The change or its verification failed; `rolled_back` says whether the snapshot was
     /// restored.
-    Failed {
-        error: String,
-        rolled_back: bool,
-    },
+    Failed { error: String, rolled_back: bool },
     /// Undone from the snapshot on request.
     RolledBack { at: i64, by: Requester },
     /// An expired downgrade, undone from the snapshot by the agent itself.
@@ -520,6 +523,7 @@ impl ActionState {
         matches!(
             self,
             ActionState::Applied
+                | ActionState::Applying
                 | ActionState::RollbackFailed { .. }
                 | ActionState::Failed {
                     rolled_back: false,
@@ -544,7 +548,9 @@ pub struct PlannedChange {
 pub enum FileSnapshot {
     Absent,
     /// A symbolic link (restored as the same link).
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     /// A regular file: its bytes are in `blob` (a file name in the action's snapshot
     /// directory); the hash lets anyone check them without reading them.
     Regular {
@@ -576,17 +582,27 @@ pub enum StateItem {
     Service(ServiceStatus),
     FirewallRule(FirewallRule),
     /// A security descriptor in SDDL.
-    Acl { path: String, sddl: String },
+    Acl {
+        path: String,
+        sddl: String,
+    },
     /// A certificate store listing.
     CertificateStore {
         store: CertStore,
         certificates: Vec<StoreCertificate>,
     },
-    File { path: String, before: FileSnapshot },
+    File {
+        path: String,
+        before: FileSnapshot,
+    },
     /// A process that did not run (xrdp-start records the port nothing listened on).
-    NotListening { port: u16 },
+    NotListening {
+        port: u16,
+    },
     /// A fix with nothing to restore says so.
-    Nothing { why: String },
+    Nothing {
+        why: String,
+    },
 }
 
 /// The exact prior state a fix recorded before changing anything.
@@ -608,6 +624,8 @@ pub enum Applied {
     MovedCertificates { thumbprints: Vec<String> },
     /// An xrdp process this fix started (pid and the command line it must still have).
     StartedProcess { pid: u32, cmdline: Vec<String> },
+    /// A file this fix wrote, and the SHA-256 of what it wrote (to see later changes).
+    WroteFile { path: String, sha256: String },
 }
 
 /// The journal's record of one action, kept on the host and readable by the server.
@@ -676,7 +694,11 @@ mod tests {
             .collect();
         assert_eq!(
             downgrades,
-            ["allow-encryption-oracle", "disable-nla", "xrdp-set-security-layer-rdp"]
+            [
+                "allow-encryption-oracle",
+                "disable-nla",
+                "xrdp-set-security-layer-rdp"
+            ]
         );
     }
 

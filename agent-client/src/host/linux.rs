@@ -61,7 +61,11 @@ impl HostPlatform for LinuxPlatform {
             .map_err(|e| PlatformError::Failed(format!("cannot read /proc: {e}")))?;
         let mut out = Vec::new();
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
             if let Some(process) = process_info(pid) {
@@ -124,7 +128,11 @@ fn socket_owners() -> HashMap<u64, (u32, String)> {
         return owners;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -324,9 +332,14 @@ pub fn xrdp_cert_paths(ini: &str) -> (String, String) {
 /// The public half of a private key, read from PEM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicHalf {
-    Rsa { modulus: Vec<u8>, exponent: Vec<u8> },
+    Rsa {
+        modulus: Vec<u8>,
+        exponent: Vec<u8>,
+    },
     /// The uncompressed point; `None` when the key file does not carry it.
-    Ec { point: Option<Vec<u8>> },
+    Ec {
+        point: Option<Vec<u8>>,
+    },
 }
 
 /// Why a key file could not be read.
@@ -532,6 +545,21 @@ pub fn nft_port_verdict(json: &str, port: u16) -> Result<NftVerdict, String> {
         name: String,
         policy: String,
     }
+    // Named sets, by (family, table, name), for `tcp dport @name`.
+    let mut sets: HashMap<(String, String, String), serde_json::Value> = HashMap::new();
+    for item in items {
+        let set = &item["set"];
+        if set.is_object() {
+            sets.insert(
+                (
+                    str_of(&set["family"]),
+                    str_of(&set["table"]),
+                    str_of(&set["name"]),
+                ),
+                serde_json::json!({ "set": set["elem"].as_array().cloned().unwrap_or_default() }),
+            );
+        }
+    }
     let mut chains = Vec::new();
     for item in items {
         let c = &item["chain"];
@@ -570,7 +598,11 @@ pub fn nft_port_verdict(json: &str, port: u16) -> Result<NftVerdict, String> {
             {
                 continue;
             }
-            let Some(rule) = evaluate_rule(r, port) else {
+            let lookup = |name: &str| {
+                sets.get(&(chain.family.clone(), chain.table.clone(), name.to_owned()))
+                    .cloned()
+            };
+            let Some(rule) = evaluate_rule(r, port, &lookup) else {
                 continue;
             };
             let terminal = matches!(rule.verdict.as_str(), "accept" | "drop" | "reject");
@@ -625,7 +657,11 @@ struct RuleEval {
 
 /// What one rule does to TCP for `port`: `None` when it cannot match such a packet (another
 /// port, another protocol) or has no verdict.
-fn evaluate_rule(rule: &serde_json::Value, port: u16) -> Option<RuleEval> {
+fn evaluate_rule(
+    rule: &serde_json::Value,
+    port: u16,
+    sets: &dyn Fn(&str) -> Option<serde_json::Value>,
+) -> Option<RuleEval> {
     let mut verdict = None;
     let mut conditions = Vec::new();
     for expr in rule["expr"].as_array()? {
@@ -637,15 +673,37 @@ fn evaluate_rule(rule: &serde_json::Value, port: u16) -> Option<RuleEval> {
                 let protocol = payload["protocol"].as_str().unwrap_or_default();
                 let field = payload["field"].as_str().unwrap_or_default();
                 if field == "dport" && matches!(protocol, "tcp" | "th") {
-                    let hit = port_in(right, port)?;
-                    let hit = if op == "!=" { !hit } else { hit };
-                    if !hit {
-                        return None;
+                    let resolved = match right.as_str().and_then(|r| r.strip_prefix('@')) {
+                        Some(name) => sets(name),
+                        None => Some(right.clone()),
+                    };
+                    match resolved.as_ref().and_then(|r| port_in(r, port)) {
+                        Some(hit) => {
+                            let hit = if op == "!=" { !hit } else { hit };
+                            if !hit {
+                                return None;
+                            }
+                        }
+                        // A set the agent cannot read: the rule may or may not match.
+                        None => conditions
+                            .push(format!("tcp dport {op} {}", value_strings(right).join(","))),
                     }
                     continue;
                 }
                 if matches!(protocol, "udp" | "icmp" | "icmpv6" | "sctp") {
                     return None;
+                }
+            }
+            if let Some(ct) = left.get("ct") {
+                // A new connection is in state `new`: rules for established, related or
+                // invalid packets never decide whether one gets through.
+                if ct["key"] == "state" {
+                    let states = value_strings(right);
+                    let new = states.iter().any(|s| s == "new");
+                    if (op == "!=") == new {
+                        return None;
+                    }
+                    continue;
                 }
             }
             if let Some(meta) = left.get("meta") {
@@ -693,6 +751,10 @@ fn port_in(right: &serde_json::Value, port: u16) -> Option<bool> {
         let hi = range.get(1)?.as_u64()?;
         return Some((lo..=hi).contains(&u64::from(port)));
     }
+    if let Some(elem) = right.get("elem") {
+        // A set element with options (timeout, comment): `{"elem": {"val": 3389, ...}}`.
+        return port_in(&elem["val"], port);
+    }
     if let Some(set) = right.get("set").and_then(|s| s.as_array()) {
         for element in set {
             if port_in(element, port)? {
@@ -716,6 +778,7 @@ fn value_strings(v: &serde_json::Value) -> Vec<String> {
     match v {
         serde_json::Value::String(s) => vec![s.clone()],
         serde_json::Value::Number(n) => vec![n.to_string()],
+        serde_json::Value::Array(items) => items.iter().flat_map(value_strings).collect(),
         serde_json::Value::Object(o) => {
             if let Some(set) = o.get("set").and_then(|s| s.as_array()) {
                 set.iter().flat_map(value_strings).collect()
@@ -738,7 +801,11 @@ fn render_left(left: &serde_json::Value) -> String {
         return format!("meta {}", str_of(&meta["key"]));
     }
     if let Some(payload) = left.get("payload") {
-        return format!("{} {}", str_of(&payload["protocol"]), str_of(&payload["field"]));
+        return format!(
+            "{} {}",
+            str_of(&payload["protocol"]),
+            str_of(&payload["field"])
+        );
     }
     if let Some(ct) = left.get("ct") {
         return format!("ct {}", str_of(&ct["key"]));
@@ -767,7 +834,8 @@ mod tests {
 
     #[test]
     fn ini_values_are_read_per_section_and_set_in_place() {
-        let ini = "; comment\r\n[Globals]\r\nport=3389\r\nsecurity_layer = tls\r\n[Xorg]\r\nport=-1\r\n";
+        let ini =
+            "; comment\r\n[Globals]\r\nport=3389\r\nsecurity_layer = tls\r\n[Xorg]\r\nport=-1\r\n";
         assert_eq!(ini_get(ini, "Globals", "port").as_deref(), Some("3389"));
         assert_eq!(ini_get(ini, "xorg", "PORT").as_deref(), Some("-1"));
         assert_eq!(ini_get(ini, "Globals", "missing"), None);

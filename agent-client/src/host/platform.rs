@@ -62,8 +62,7 @@ pub mod keys {
     pub const RDP_TCP: &str =
         r"HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp";
     pub const TS_POLICY: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services";
-    pub const FIREWALL_RULES: &str =
-        r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\FirewallRules";
+    pub const FIREWALL_RULES: &str = r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\FirewallRules";
     pub const FIREWALL_POLICY_RULES: &str =
         r"HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\FirewallRules";
     /// The profile keys, with the profile names Windows shows (Private is `StandardProfile`).
@@ -83,8 +82,7 @@ pub mod keys {
     ];
     pub const SCHANNEL_PROTOCOLS: &str =
         r"HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols";
-    pub const TLS12_SERVER: &str =
-        r"HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Server";
+    pub const TLS12_SERVER: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Server";
     pub const FIPS_POLICY: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\Lsa\FipsAlgorithmPolicy";
     pub const CREDSSP: &str =
         r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters";

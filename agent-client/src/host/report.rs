@@ -159,7 +159,7 @@ impl TryFrom<String> for HexBytes {
 /// Hex digits (either case) to bytes; `None` for an odd length or another character.
 pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -183,7 +183,9 @@ impl Thumbprint {
         if cleaned.len() == 40 && cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
             Ok(Thumbprint(cleaned))
         } else {
-            Err(format!("{raw:?} is not a certificate thumbprint (40 hex digits)"))
+            Err(format!(
+                "{raw:?} is not a certificate thumbprint (40 hex digits)"
+            ))
         }
     }
 
@@ -222,7 +224,11 @@ pub const DEFAULT_XRDP_INI: &str = "/etc/xrdp/xrdp.ini";
 
 impl IniPath {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let invalid = |why: &str| Err(format!("{raw:?} is not accepted as an xrdp ini path: {why}"));
+        let invalid = |why: &str| {
+            Err(format!(
+                "{raw:?} is not accepted as an xrdp ini path: {why}"
+            ))
+        };
         if !raw.starts_with('/') {
             return invalid("it must be absolute");
         }
@@ -549,6 +555,8 @@ impl HostCheckSpec {
 // What the checks report
 
 /// What a host check observed, tagged by its id.
+// One report per check run, boxed where it travels (`wire::CheckReport::Host`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "check", rename_all = "kebab-case")]
 pub enum HostCheckReport {
@@ -678,6 +686,12 @@ pub struct FirewallRule {
     pub local_ports: Vec<String>,
     /// `Domain`, `Private`, `Public`; empty means every profile.
     pub profiles: Vec<String>,
+    /// The program the rule is limited to (`App=`), e.g. `%SystemRoot%\system32\RdpSa.exe`.
+    #[serde(default)]
+    pub program: Option<String>,
+    /// The service the rule is limited to (`Svc=`), e.g. `termservice`.
+    #[serde(default)]
+    pub service: Option<String>,
     /// The rule group's resource string (`EmbedCtxt`), e.g. `@FirewallAPI.dll,-28752`.
     pub group: Option<String>,
 }
@@ -685,7 +699,34 @@ pub struct FirewallRule {
 impl FirewallRule {
     /// Whether the rule applies to a profile (`Domain`, `Private` or `Public`).
     pub fn applies_to(&self, profile: &str) -> bool {
-        self.profiles.is_empty() || self.profiles.iter().any(|p| p.eq_ignore_ascii_case(profile))
+        self.profiles.is_empty()
+            || self
+                .profiles
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(profile))
+    }
+
+    /// Whether the rule covers inbound TCP to the Remote Desktop listener on `port`: it names
+    /// the port, or names no port and is not limited to another program (the shadowing
+    /// rule, for instance, names none but only admits `RdpSa.exe`).
+    pub fn covers_rdp_port(&self, port: u16) -> bool {
+        if self.protocol.is_some_and(|p| p != 6) || !self.direction.eq_ignore_ascii_case("In") {
+            return false;
+        }
+        if !self.local_ports.is_empty() {
+            return self.local_ports.iter().any(|lp| lp == &port.to_string());
+        }
+        match &self.program {
+            None => true,
+            Some(app) => {
+                let app = app.to_ascii_lowercase();
+                (app == "system" || app.ends_with("\\svchost.exe"))
+                    && self
+                        .service
+                        .as_deref()
+                        .is_none_or(|s| s.eq_ignore_ascii_case("termservice"))
+            }
+        }
     }
 }
 
@@ -1251,7 +1292,12 @@ mod tests {
     #[test]
     fn ini_paths_from_the_server_are_validated() {
         assert!(IniPath::parse("/etc/xrdp/xrdp.ini").is_ok());
-        for bad in ["etc/xrdp.ini", "/etc/../shadow.ini", "/etc/passwd", "/tmp/.ini"] {
+        for bad in [
+            "etc/xrdp.ini",
+            "/etc/../shadow.ini",
+            "/etc/passwd",
+            "/tmp/.ini",
+        ] {
             assert!(IniPath::parse(bad).is_err(), "{bad} accepted");
         }
         let json = r#"{"check":"xrdp-security-layer","config":"/etc/shadow"}"#;

@@ -29,7 +29,8 @@ use super::report::{
 /// breaks (so the command line reaches PowerShell unchanged), and read their inputs from
 /// `RDPD_*` environment variables.
 pub mod scripts {
-    const PRELUDE: &str = "$ErrorActionPreference = 'Stop'; [Console]::OutputEncoding = [Text.Encoding]::UTF8; ";
+    const PRELUDE: &str =
+        "$ErrorActionPreference = 'Stop'; [Console]::OutputEncoding = [Text.Encoding]::UTF8; ";
 
     pub fn enable_rule() -> String {
         format!("{PRELUDE}Enable-NetFirewallRule -Name $env:RDPD_RULE")
@@ -139,6 +140,11 @@ impl<R: CommandRunner> WindowsPlatform<R> {
     pub fn with_temp_dir(mut self, dir: PathBuf) -> Self {
         self.temp_dir = dir;
         self
+    }
+
+    /// The runner, e.g. for a test to read the command lines it was given.
+    pub fn runner(&self) -> &R {
+        &self.runner
     }
 
     /// How long service starts and stops may take (tests make it short).
@@ -323,9 +329,8 @@ impl<R: CommandRunner> HostPlatform for WindowsPlatform<R> {
 
     fn reg_import(&self, export: &[u8]) -> PResult<()> {
         let file = self.temp_file("import");
-        std::fs::write(&file, export).map_err(|e| {
-            PlatformError::Failed(format!("cannot write {}: {e}", file.display()))
-        })?;
+        std::fs::write(&file, export)
+            .map_err(|e| PlatformError::Failed(format!("cannot write {}: {e}", file.display())))?;
         let result = self.exec_ok(CommandLine::new(
             "reg.exe",
             &["import", &file.display().to_string()],
@@ -456,7 +461,10 @@ impl<R: CommandRunner> HostPlatform for WindowsPlatform<R> {
             Some(0) => Ok(parse_wevtutil_xml(&out.stdout)),
             // 15007: the channel does not exist on this edition (e.g. no RdpCoreTS log).
             Some(15007) => Ok(Vec::new()),
-            _ => Err(program_error(&format!("wevtutil qe {}", query.channel), &out)),
+            _ => Err(program_error(
+                &format!("wevtutil qe {}", query.channel),
+                &out,
+            )),
         }
     }
 
@@ -574,6 +582,8 @@ pub fn parse_firewall_rule(name: &str, store: RuleStore, data: &str) -> Option<F
         protocol: None,
         local_ports: Vec::new(),
         profiles: Vec::new(),
+        program: None,
+        service: None,
         group: None,
     };
     for field in fields {
@@ -588,6 +598,8 @@ pub fn parse_firewall_rule(name: &str, store: RuleStore, data: &str) -> Option<F
             "LPort" => rule.local_ports.push(value.to_owned()),
             "Profile" => rule.profiles.push(value.to_owned()),
             "EmbedCtxt" => rule.group = Some(value.to_owned()),
+            "App" => rule.program = Some(value.to_owned()),
+            "Svc" => rule.service = Some(value.to_owned()),
             _ => {}
         }
     }
@@ -596,7 +608,11 @@ pub fn parse_firewall_rule(name: &str, store: RuleStore, data: &str) -> Option<F
 
 /// Sets `Active=` in a firewall rule's registry string (how the fake enables a rule).
 pub fn set_rule_active(data: &str, enabled: bool) -> String {
-    let wanted = if enabled { "Active=TRUE" } else { "Active=FALSE" };
+    let wanted = if enabled {
+        "Active=TRUE"
+    } else {
+        "Active=FALSE"
+    };
     data.split('|')
         .map(|field| {
             if field.starts_with("Active=") {

@@ -62,6 +62,23 @@ pub fn CheckResult(run: CheckRunView) -> impl IntoView {
             }
             .into_any()
         }
+        (CheckStatus::Succeeded, Some(CheckReport::Host(report))) => {
+            let summary = report.summary();
+            let outcome = summary
+                .outcome
+                .clone()
+                .unwrap_or_else(|| "no finding".to_owned());
+            let findings = summary
+                .findings
+                .iter()
+                .map(|f| view! { <li>{f.clone()}</li> })
+                .collect_view();
+            view! {
+                <p class="status verdict" data-verdict=outcome.clone()>{format!("Result: {outcome}")}</p>
+                <ul class="hint">{findings}</ul>
+            }
+            .into_any()
+        }
         (status, _) => {
             let headline = match status {
                 CheckStatus::AgentOffline => {

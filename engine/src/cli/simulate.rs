@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::{compile, load_model, model_name, CliError};
 use crate::compiled::{CompiledModel, ObservationSource};
-use crate::inference::{entropy_bits, Belief, Reading};
-use crate::learning::LearnedCounts;
+use crate::inference::{entropy_bits, without_slip, Belief, Reading};
+use crate::learning::{LearnedCounts, RowPrior};
 use crate::model::{LikelihoodRow, Model, DEFAULT_ROW, DONT_KNOW};
 use crate::next_step::{advise, information_gains, Advice};
 use crate::repair::{
@@ -102,6 +102,17 @@ struct Report {
     log_loss: f64,
     step_p50_us: Option<f64>,
     step_p99_us: Option<f64>,
+    /// Mean entropy of the causes removed per question or check, in bits (the bound assumes
+    /// 1 - h2(ε) per answer).
+    bits_per_step: f64,
+    /// The part of the mean ECR spent on escalation after every proposed fix failed: the same
+    /// for every order of the same fixes.
+    ecr_escalation_seconds: f64,
+    /// Against most-likely-first over the same fixes, counting only the fix attempts: the
+    /// escalation after every fix failed costs both orders the same.
+    fix_attempt_saving_vs_most_likely: f64,
+    /// In the learned mode, the row prior fitted by empirical Bayes.
+    learned_row_prior: Option<RowPrior>,
 }
 
 /// Runs the benchmark and prints one table (or one JSON object with `json`).
@@ -119,11 +130,12 @@ pub fn simulate(options: &SimulateOptions, out: &mut impl Write) -> Result<(), C
     }
     let truth = compile(document.clone(), &name)?;
     let mut rng = Rng::seeded(options.seed);
-    let engine = match options.learn_from {
+    let (engine, row_prior) = match options.learn_from {
         Some(cases) => learned_engine(&document, &truth, cases, &mut rng)?,
-        None => truth.clone(),
+        None => (truth.clone(), None),
     };
-    let report = measure(&truth, &engine, options, &mut rng);
+    let mut report = measure(&truth, &engine, options, &mut rng);
+    report.learned_row_prior = row_prior;
     if options.json {
         serde_json::to_writer(&mut *out, &report)
             .map_err(|e| CliError(format!("cannot write the report: {e}")))?;
@@ -136,13 +148,16 @@ pub fn simulate(options: &SimulateOptions, out: &mut impl Write) -> Result<(), C
 
 /// The engine after learning from `cases` simulated resolved cases in which every question was
 /// answered and every check attempted. It never sees the true parameters: it starts from equal
-/// priors and pooled answer frequencies, each row weighing `settings.likelihood_strength`.
+/// priors and pooled answer frequencies, and learns every likelihood row under a [`RowPrior`]
+/// fitted to the same counts by empirical Bayes (with no expert behind the pooled rows, the
+/// expert's `likelihood_strength` says nothing about how far to trust them); fix
+/// probabilities and `fails_to_run` weigh `settings.likelihood_strength` as usual.
 fn learned_engine(
     document: &Model,
     truth: &CompiledModel,
     cases: usize,
     rng: &mut Rng,
-) -> Result<CompiledModel, CliError> {
+) -> Result<(CompiledModel, Option<RowPrior>), CliError> {
     let mut counts = LearnedCounts::default();
     for _ in 0..cases {
         let case = sample_case(truth, rng);
@@ -152,11 +167,15 @@ fn learned_engine(
             .add_case(truth, &session)
             .map_err(|e| CliError(format!("cannot learn from a simulated case: {e}")))?;
     }
-    compile(
-        flattened(document, &counts).with_learned(&counts),
-        "the learned model",
-    )
-    .map_err(|e| CliError(format!("{e} (learn from more cases)")))
+    let start = flattened(document, &counts);
+    let row_prior = counts.fit_row_prior(&start);
+    let learned = match &row_prior {
+        Some(prior) => start.with_learned_rows(&counts, prior),
+        None => start.with_learned(&counts),
+    };
+    let engine = compile(learned, "the learned model")
+        .map_err(|e| CliError(format!("{e} (learn from more cases)")))?;
+    Ok((engine, row_prior))
 }
 
 fn resolved_session(truth: &CompiledModel, case: &SimulatedCase) -> Result<Session, SessionError> {
@@ -190,21 +209,28 @@ fn flattened(document: &Model, counts: &LearnedCounts) -> Model {
             .informative_answers()
             .map(|a| a.id.as_str())
             .collect();
-        let row = pooled_row(counts.answers.get(&question.id), &values);
+        let row = pooled_row(
+            counts.answers.get(&question.id),
+            &values,
+            document.settings.slip,
+        );
         question.likelihood = [(DEFAULT_ROW.to_owned(), row)].into_iter().collect();
     }
     for check in &mut flat.checks {
         let values: Vec<&str> = check.outcomes.iter().map(|o| o.id.as_str()).collect();
-        let row = pooled_row(counts.checks.get(&check.id), &values);
+        let row = pooled_row(counts.checks.get(&check.id), &values, 0.0);
         check.likelihood = [(DEFAULT_ROW.to_owned(), row)].into_iter().collect();
     }
     flat
 }
 
-/// The frequencies of `values` over every cause's counts, as a likelihood row.
+/// The frequencies of `values` over every cause's counts, as a likelihood row. Answers are
+/// counted as given, so the slip is taken out (the engine adds it again) and the row is kept
+/// inside (0, 1).
 fn pooled_row(
     by_cause: Option<&BTreeMap<String, BTreeMap<String, f64>>>,
     values: &[&str],
+    slip: f64,
 ) -> LikelihoodRow {
     // Half a count each keeps a value nobody gave inside (0, 1).
     let mut totals = vec![0.5; values.len()];
@@ -214,13 +240,23 @@ fn pooled_row(
         }
     }
     let sum: f64 = totals.iter().sum();
+    let given: Vec<f64> = totals.iter().map(|t| t / sum).collect();
+    let intended: Vec<f64> = without_slip(&given, slip)
+        .into_iter()
+        .map(|p| p.clamp(POOLED_BOUNDS.0, POOLED_BOUNDS.1))
+        .collect();
+    let total: f64 = intended.iter().sum();
     // The last value is left out and takes the remainder, so rounding never breaks the sum.
     values[..values.len() - 1]
         .iter()
-        .zip(&totals)
-        .map(|(v, t)| ((*v).to_owned(), t / sum))
+        .zip(&intended)
+        .map(|(v, p)| ((*v).to_owned(), p / total))
         .collect()
 }
+
+/// Bounds of a pooled row after the slip is taken out: sampling noise can leave a value rarer
+/// than the slip alone would make it.
+const POOLED_BOUNDS: (f64, f64) = (0.01, 0.99);
 
 #[derive(Default)]
 struct Tally {
@@ -236,6 +272,8 @@ struct Tally {
     ecr_most_likely: f64,
     ecr_most_likely_every_fix: f64,
     ecr_cheapest: f64,
+    ecr_escalation: f64,
+    entropy_removed: f64,
     optimum_gaps: Vec<f64>,
     brier: f64,
     log_loss: f64,
@@ -270,40 +308,16 @@ fn measure(
         bins: vec![(0.0, 0); CALIBRATION_BINS],
         ..Tally::default()
     };
-    let diag = std::env::var_os("RDPD_DIAG").is_some();
-    let mut per_cause = vec![(0usize, 0usize, 0usize, 0usize, 0.0f64, 0.0f64, 0usize); truth.cause_count()];
-    let mut hist = vec![0usize; 60];
     for _ in 0..options.n {
         let case = sample_case(truth, rng);
         let readings: Vec<Reading> = (0..case.readings.len())
             .map(|o| translate(engine, truth, o, case.readings[o]))
             .collect();
-        let before = (tally.questions + tally.checks, tally.top1, tally.reached_stop, tally.ecr_engine, tally.ecr_most_likely);
         run_adaptive(engine, &readings, case.cause, threshold, &mut tally);
-        if diag {
-            let d = &mut per_cause[case.cause];
-            d.0 += 1;
-            d.1 += tally.questions + tally.checks - before.0;
-            d.2 += tally.top1 - before.1;
-            d.3 += tally.reached_stop - before.2;
-            d.4 += tally.ecr_engine - before.3;
-            d.5 += tally.ecr_most_likely - before.4;
-            let steps = tally.questions + tally.checks - before.0;
-            hist[steps.min(59)] += 1;
-            if tally.reached_stop == before.2 { d.6 += steps; }
-        }
         tally.checklist_questions += run_fixed(engine, &readings, &checklist, threshold);
         tally.arbitrary_questions += run_fixed(engine, &readings, &arbitrary, threshold);
     }
 
-    if diag {
-        eprintln!("{:<26} {:>5} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>6}", "cause", "n", "steps", "top1", "reach", "stepsNR", "ecr", "ecrML", "save");
-        for (c, d) in per_cause.iter().enumerate() {
-            let n = d.0.max(1) as f64;
-            eprintln!("{:<26} {:>5} {:>6.2} {:>6.3} {:>6.3} {:>7.1} {:>8.1} {:>8.1} {:>6.3}", truth.cause_id(c), d.0, d.1 as f64 / n, d.2 as f64 / n, d.3 as f64 / n, d.6 as f64 / ((d.0 - d.3).max(1) as f64), d.4 / n, d.5 / n, 1.0 - d.4 / d.5);
-        }
-        eprintln!("steps histogram: {:?}", hist);
-    }
     let n = options.n as f64;
     let causes = truth.cause_count() as f64;
     let prior_entropy = entropy_bits(&truth.prior);
@@ -316,13 +330,6 @@ fn measure(
         .iter()
         .map(|(confidence, correct)| (confidence - *correct as f64).abs() / n)
         .sum();
-    if diag {
-        for (i, (conf, correct)) in tally.bins.iter().enumerate() {
-            let _ = i;
-            let n = BINCOUNT.with(|b| b.borrow()[i]);
-            eprintln!("bin {:>2}: n {:>5} mean conf {:.3} acc {:.3}  contrib {:.4}", i, n, conf / n.max(1) as f64, *correct as f64 / n.max(1) as f64, (conf - *correct as f64).abs() / options.n as f64);
-        }
-    }
     tally.step_micros.sort_by(f64::total_cmp);
     Report {
         model_version: engine.model().model_version.clone(),
@@ -356,6 +363,12 @@ fn measure(
         log_loss: tally.log_loss / n,
         step_p50_us: percentile(&tally.step_micros, 0.50),
         step_p99_us: percentile(&tally.step_micros, 0.99),
+        bits_per_step: tally.entropy_removed / ((tally.questions + tally.checks) as f64).max(1.0),
+        ecr_escalation_seconds: tally.ecr_escalation / n,
+        fix_attempt_saving_vs_most_likely: 1.0
+            - (tally.ecr_engine - tally.ecr_escalation)
+                / (tally.ecr_most_likely - tally.ecr_escalation),
+        learned_row_prior: None,
     }
 }
 
@@ -373,11 +386,6 @@ fn run_adaptive(
         tally.step_micros.extend(micros);
         match advice.next {
             Some(next) => {
-                if std::env::var_os("RDPD_TRACE").is_some() {
-                    let top = advice.posterior.iter().cloned().enumerate().fold((0, 0.0), |b, (i, p)| if p > b.1 { (i, p) } else { b });
-                    let r = readings[next.observation];
-                    eprintln!("  [{}] top {} {:.3} -> ask {} ig {:.3} eco {:.0} ecr {:.0} => {:?}", engine.cause_id(cause), engine.cause_id(top.0), top.1, engine.observation_id(next.observation), next.information_gain, next.expected_cost_after, advice.expected_cost_of_repair, crate::simulation::reading_id(engine, next.observation, r));
-                }
                 belief.observe(engine, next.observation, readings[next.observation]);
                 match engine.observations[next.observation].source {
                     ObservationSource::Question(_) => tally.questions += 1,
@@ -391,16 +399,12 @@ fn run_adaptive(
     let mut ranked: Vec<usize> = (0..posterior.len()).collect();
     ranked.sort_by(|a, b| posterior[*b].total_cmp(&posterior[*a]));
     let confidence = posterior[ranked[0]];
-    if std::env::var_os("RDPD_CONF").is_some() && ranked[0] != cause {
-        eprintln!("CONF {} -> {} {:.2} {}", engine.cause_id(cause), engine.cause_id(ranked[0]), confidence, confidence >= threshold);
-    }
     tally.top1 += usize::from(ranked[0] == cause);
     tally.top3 += usize::from(ranked[..3].contains(&cause));
     tally.reached_stop += usize::from(confidence >= threshold);
     tally.top1_at_stop += usize::from(confidence >= threshold && ranked[0] == cause);
     let bin = ((confidence * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1);
     tally.bins[bin].0 += confidence;
-    if std::env::var_os("RDPD_DIAG").is_some() { BINCOUNT.with(|b| b.borrow_mut()[bin] += 1); }
     tally.bins[bin].1 += usize::from(ranked[0] == cause);
     tally.brier += posterior
         .iter()
@@ -408,6 +412,7 @@ fn run_adaptive(
         .map(|(c, p)| (p - if c == cause { 1.0 } else { 0.0 }).powi(2))
         .sum::<f64>();
     tally.log_loss -= posterior[cause].ln();
+    tally.entropy_removed += entropy_bits(&engine.prior) - entropy_bits(posterior);
     score_repairs(engine, &advice, tally);
 }
 
@@ -424,6 +429,8 @@ fn score_repairs(engine: &CompiledModel, advice: &Advice, tally: &mut Tally) {
         order
     };
     tally.ecr_engine += advice.expected_cost_of_repair;
+    tally.ecr_escalation +=
+        advice.expected_cost_of_repair - expected_cost_of_repair(actions, proposed, posterior);
     tally.ecr_most_likely += expected_cost_of_repair(
         actions,
         &with_escalation(most_likely_first(actions, proposed, posterior)),
@@ -510,7 +517,6 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank])
 }
 
-thread_local! { static BINCOUNT: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(vec![0; 15]); }
 const TOP1_TARGET: f64 = 0.93;
 const TOP3_TARGET: f64 = 0.98;
 const QUESTIONS_OVER_BOUND_TARGET: f64 = 1.3;
@@ -522,9 +528,16 @@ const STEP_P99_TARGET_US: f64 = 1000.0;
 
 fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
     let verdict = |met: bool| if met { "met" } else { "NOT MET" };
-    let parameters = match report.learned_from {
-        Some(cases) => format!("parameters learned from {cases} simulated resolved cases"),
-        None => "the model's own parameters".to_owned(),
+    let parameters = match (report.learned_from, &report.learned_row_prior) {
+        (Some(cases), Some(prior)) => format!(
+            "parameters learned from {cases} simulated resolved cases (rows under a fitted prior: \
+             {:.0}% near the start at {:.1} pseudo-counts, the rest at {:.2})",
+            100.0 * prior.near_share,
+            prior.near,
+            prior.far
+        ),
+        (Some(cases), None) => format!("parameters learned from {cases} simulated resolved cases"),
+        (None, _) => "the model's own parameters".to_owned(),
     };
     writeln!(
         out,
@@ -578,6 +591,15 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
             "",
         ),
         (
+            "  information gained per question or check (bits)".into(),
+            format!("{:.3}", report.bits_per_step),
+            format!(
+                "the bound assumes {:.3} per answer",
+                1.0 - binary_entropy(report.slip)
+            ),
+            "",
+        ),
+        (
             format!(
                 "lower bound (H0 - H_stop)/(1 - h2(ε)) = ({:.2} - {:.2})/{:.3}",
                 report.prior_entropy_bits,
@@ -610,6 +632,12 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
             "",
         ),
         (
+            "  of which escalation after every proposed fix failed (seconds)".into(),
+            format!("{:.1}", report.ecr_escalation_seconds),
+            String::new(),
+            "",
+        ),
+        (
             format!(
                 "gap to the exact optimum, mean (on {:.1}% of cases)",
                 100.0 * report.optimum_coverage
@@ -625,6 +653,12 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
             format!("{:.1}%", 100.0 * report.ecr_saving_vs_most_likely),
             "≥ 8%".into(),
             verdict(report.ecr_saving_vs_most_likely >= SAVING_VS_MOST_LIKELY_TARGET),
+        ),
+        (
+            "  the same on the fix attempts alone, escalation left out".into(),
+            format!("{:.1}%", 100.0 * report.fix_attempt_saving_vs_most_likely),
+            String::new(),
+            "",
         ),
         (
             "saving against most likely first trying every fix before escalating".into(),

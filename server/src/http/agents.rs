@@ -153,3 +153,11 @@ pub async fn heartbeat(
         }
     }
 }
+
+/// `GET /api/v1/agents`: every agent with its online state and version.
+pub async fn list_agents(
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<crate::agents::AgentSummary>>, super::error::ApiError> {
+    let agents = crate::agents::list(&state.pool, state.settings.agent_offline_after).await?;
+    Ok(axum::Json(agents))
+}

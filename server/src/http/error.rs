@@ -25,6 +25,9 @@ pub enum ApiError {
     Forbidden { code: &'static str, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// Something this server needs is missing; try again once it is there.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -40,6 +43,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, *code),
             ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, *code),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Database(_) | ApiError::Internal(_) => {
                 tracing::error!(error = %self, "request failed");
                 let body = ErrorBody::new(

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod diagnosis;
 pub mod error;
 pub mod health;
+pub mod install;
 pub mod openapi;
 
 use axum::routing::{get, post};
@@ -63,8 +64,19 @@ pub fn api_router(state: AppState) -> Router {
         )
         .route("/api/openapi.json", get(openapi::openapi_json));
 
-    // Used by operators and load balancers.
-    let for_operations = Router::new().route("/healthz", get(health::healthz));
+    // Used by operators and the helpdesk, and by load balancers.
+    let for_operations = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/api/v1/agents", get(agents::list_agents))
+        // Installing agents: the script carries a token; the executable is public.
+        .route(
+            "/api/v1/agents/install/windows.ps1",
+            get(install::windows_script),
+        )
+        .route(
+            "/downloads/rdp-doctor-agent.exe",
+            get(install::windows_agent),
+        );
 
     Router::new()
         .merge(for_agents)
