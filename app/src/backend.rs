@@ -20,6 +20,8 @@ pub trait Portal: Send + Sync + 'static {
     fn open_case(&self, case: NewCase) -> PortalFuture<'_, String>;
     /// Loads a case as the portal shows it.
     fn case(&self, id: String) -> PortalFuture<'_, CaseView>;
+    /// Records the employee's answer to a diagnosis question of the case.
+    fn answer(&self, case_id: String, question: String, answer: String) -> PortalFuture<'_, ()>;
 }
 
 /// The handle server functions look up in the Leptos context.

@@ -152,12 +152,66 @@ pub struct CaseView {
     pub target_host: String,
     pub target_port: u16,
     pub checks: Vec<CheckRunView>,
+    /// What the diagnosis engine makes of the case so far.
+    pub diagnosis: Option<DiagnosisSummary>,
+}
+
+/// The diagnosis as the employee sees it: likely causes, the next question, what to try.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiagnosisSummary {
+    pub session_id: String,
+    /// The most likely causes, most likely first.
+    pub causes: Vec<LikelyCause>,
+    /// The question to ask the employee next, if the engine wants one answered.
+    pub question: Option<PendingQuestion>,
+    /// The engine has enough to act on.
+    pub stop_asking: bool,
+    /// The engine waits for a check still running before it asks anything.
+    pub waiting_for_checks: bool,
+    /// Fixes in the order to try them (most likely to work per minute spent first).
+    pub fixes: Vec<SuggestedFix>,
+    pub closed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LikelyCause {
+    pub id: String,
+    pub name: String,
+    pub probability: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingQuestion {
+    pub id: String,
+    pub text: String,
+    /// The answer is a code typed from the dialog rather than a choice.
+    pub typed: bool,
+    pub answers: Vec<AnswerChoice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerChoice {
+    pub id: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuggestedFix {
+    pub id: String,
+    pub name: String,
+    /// `safe`, `change` or `downgrade` (weakens security: needs the helpdesk's approval).
+    pub tier: String,
+    pub probability: f64,
 }
 
 impl CaseView {
-    /// Whether every check has reached a final state.
+    /// Whether every check has reached a final state and the diagnosis has taken them in.
     pub fn is_settled(&self) -> bool {
         self.checks.iter().all(|c| c.status.is_final())
+            && !self
+                .diagnosis
+                .as_ref()
+                .is_some_and(|d| d.waiting_for_checks)
     }
 }
 

@@ -17,6 +17,9 @@ pub enum PortalError {
     },
     #[error("We could not find this case. Check the link, or start a new case.")]
     CaseNotFound,
+    /// The request was understood and refused (e.g. an answer the question does not have).
+    #[error("{0}")]
+    Rejected(String),
     #[error("RDP Doctor is having trouble right now. Please try again in a minute.")]
     Unavailable,
     /// The request itself did not get through (network, serialization).

@@ -28,3 +28,16 @@ pub async fn open_case(form: CaseForm) -> Result<(), PortalError> {
 pub async fn load_case(id: String) -> Result<CaseView, PortalError> {
     portal()?.case(id).await
 }
+
+/// Records an answer to the case's current diagnosis question.
+#[server(endpoint = "answer")]
+pub async fn answer_question(
+    case_id: String,
+    question: String,
+    answer: String,
+) -> Result<(), PortalError> {
+    portal()?.answer(case_id.clone(), question, answer).await?;
+    // Without JavaScript the browser comes back to the case page, now one question further.
+    leptos_axum::redirect(&format!("/cases/{case_id}"));
+    Ok(())
+}

@@ -2,7 +2,7 @@
 // the real `rdp-doctor` server (with a private PostgreSQL in a temporary state directory),
 // a real `rdp-doctor-agent` enrolled with a fresh token, and a port that never answers.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -18,6 +18,11 @@ function startAndWaitFor(
 ): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Everything each process says is kept for a failing run: test-results/NAME.log.
+    mkdirSync(join(__dirname, '..', 'test-results'), { recursive: true });
+    const log = createWriteStream(join(__dirname, '..', 'test-results', `${command.split('/').pop()}.log`));
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
     let output = '';
     const timer = setTimeout(() => reject(new Error(`${command} did not print ${pattern} in 90 s:\n${output}`)), 90_000);
     const onData = (data: Buffer) => {
@@ -56,7 +61,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       bin('rdp-doctor'),
       ['serve', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--site-root', join(root, 'target', 'site'), '--heartbeat-secs', '2'],
       /running at (http:\/\/[\d.:]+)\//,
-      { RUST_LOG: 'warn' },
+      { RUST_LOG: process.env.RDP_DOCTOR_E2E_LOG ?? 'info,sqlx=warn' },
     );
     children.push(server.child);
     const url = server.match[1];

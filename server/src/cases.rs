@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::config::Settings;
+use crate::diagnosis::DiagnosisModel;
 use uuid::Uuid;
 
 /// The status names as the `check_run_status` enum spells them.
@@ -143,8 +144,12 @@ type RunRow = (
     Option<String>,
 );
 
-/// Loads a case with its checks, oldest check first.
-pub async fn load_case(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<CaseView>> {
+/// Loads a case with its checks (in the order they were queued) and its diagnosis.
+pub async fn load_case(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    id: Uuid,
+) -> sqlx::Result<Option<CaseView>> {
     let case: Option<CaseRow> = sqlx::query_as(
         "SELECT id, created_at, error_code, extended_code, target_host, target_port FROM cases WHERE id = $1",
     )
@@ -162,7 +167,18 @@ pub async fn load_case(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<CaseView>
     .bind(id)
     .fetch_all(pool)
     .await?;
+    let diagnosis = match crate::diagnosis::latest_for_case(pool, model, id).await {
+        Ok(view) => view.as_ref().map(crate::diagnosis::summary_for_portal),
+        Err(crate::diagnosis::DiagnosisError::Database(e)) => return Err(e),
+        Err(e) => {
+            // A session the current model cannot read (e.g. a removed id) must not hide the
+            // case and its checks.
+            tracing::warn!(case.id = %id, error = %e, "the case's diagnosis could not be shown");
+            None
+        }
+    };
     Ok(Some(CaseView {
+        diagnosis,
         id: id.to_string(),
         created_at: created_at.to_rfc3339(),
         error_code: error_code.and_then(|c| u32::try_from(c).ok()),
@@ -196,5 +212,13 @@ pub async fn open_and_dispatch(
     let case_id = open_case(&state.pool, case, &runs, &state.settings).await?;
     tracing::info!(case.id = %case_id, runs = runs.len(), "case opened");
     state.dispatcher.wake();
+    // The diagnosis starts with the case; the checks feed it as they finish. A case is
+    // still worth having without it, so a failure here is logged, not returned.
+    match crate::diagnosis::start(&state.pool, &state.diagnosis, case_id).await {
+        Ok(_) => crate::diagnosis::catch_up_on_checks(&state.pool, &state.diagnosis, case_id).await,
+        Err(e) => {
+            tracing::error!(case.id = %case_id, error = %e, "could not start the case's diagnosis")
+        }
+    }
     Ok(case_id)
 }

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use agent_client::wire::CheckReport;
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Utc};
 use engine::articles::cascade_attribution;
@@ -912,4 +913,288 @@ async fn add_learned_counts(
         .await?;
     }
     Ok(())
+}
+
+/// The case's most recent diagnosis session (the open one if there is one), as the portal
+/// shows it.
+pub async fn latest_for_case(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    case_id: Uuid,
+) -> Result<Option<DiagnosisView>, DiagnosisError> {
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM diagnosis_sessions WHERE case_id = $1 \
+         ORDER BY (status = 'open') DESC, created_at DESC LIMIT 1",
+    )
+    .bind(case_id)
+    .fetch_optional(pool)
+    .await?;
+    match id {
+        Some(id) => load(pool, model, id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Applies `action` to the case's open session, if it has one.
+pub async fn apply_to_case(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    case_id: Uuid,
+    action: &Action,
+) -> Result<Option<DiagnosisView>, DiagnosisError> {
+    let open: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM diagnosis_sessions WHERE case_id = $1 AND status = 'open'",
+    )
+    .bind(case_id)
+    .fetch_optional(pool)
+    .await?;
+    match open {
+        Some(id) => apply(pool, model, id, action).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// What a finished check tells the engine: the model's check id and outcome id.
+pub fn check_evidence(run_by_server: bool, report: &CheckReport) -> Option<(&'static str, String)> {
+    match report {
+        CheckReport::TcpConnect(report) => {
+            let check = if run_by_server {
+                "tcp-connect-from-server"
+            } else {
+                "tcp-connect"
+            };
+            Some((check, serde_name(&report.verdict)?))
+        }
+        CheckReport::RdpNegotiate(report) => {
+            use agent_client::rdp::report::NegotiateVerdict as V;
+            use agent_client::rdp::x224::Protocol;
+            let outcome = match report.verdict {
+                V::EnhancedSecurity => match report.summary.preferred {
+                    Some(Protocol::Hybrid | Protocol::HybridEx) => "credssp",
+                    _ => "tls",
+                },
+                V::StandardRdpOnly => "standard-rdp",
+                V::Refused | V::CertificateMissing => "negotiation-failure",
+                V::NotRdp | V::ConnectionClosed | V::NoReply | V::Unreachable | V::NotResolved => {
+                    "no-answer"
+                }
+            };
+            Some(("rdp-negotiate", outcome.to_owned()))
+        }
+        CheckReport::RdpTls(report) => {
+            use agent_client::rdp::report::TlsVerdict as V;
+            let outcome = match report.verdict {
+                V::Ok | V::SelfSigned | V::NameMismatch => "ok",
+                V::CertificateExpired | V::CertificateNotYetValid => "cert-expired",
+                V::HandshakeFailed
+                | V::CertificateOrKeyBroken
+                | V::OnlyLegacyTls
+                | V::CertificateMissing => "handshake-failed",
+                V::TlsNotOffered | V::NegotiationFailed | V::Unreachable | V::NotResolved => {
+                    "no-connection"
+                }
+            };
+            Some(("rdp-tls", outcome.to_owned()))
+        }
+        CheckReport::Host(report) => {
+            let summary = report.summary();
+            summary.outcome.map(|outcome| (report.id(), outcome))
+        }
+    }
+}
+
+/// A unit enum's name as serde spells it (the agent's kebab-case ids match the model's).
+fn serde_name<T: Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Feeds a finished check into the case's diagnosis. A check the model does not know, or
+/// an outcome already recorded, changes nothing and is not an error for the dispatcher.
+pub async fn record_check_for_case(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    case_id: Uuid,
+    run_by_server: bool,
+    report: &CheckReport,
+) {
+    let Some((check, outcome)) = check_evidence(run_by_server, report) else {
+        return;
+    };
+    let action = Action::Check {
+        check: check.to_owned(),
+        result: CheckResult::Outcome(outcome),
+    };
+    match apply_to_case(pool, model, case_id, &action).await {
+        Ok(_) => {}
+        Err(DiagnosisError::Refused(e)) => {
+            tracing::debug!(case.id = %case_id, check, error = %e, "check not used by the diagnosis")
+        }
+        Err(e) => {
+            tracing::warn!(case.id = %case_id, check, error = %e, "could not record a check in the diagnosis")
+        }
+    }
+}
+
+/// The diagnosis as the portal shows it to the employee.
+pub fn summary_for_portal(view: &DiagnosisView) -> app::case::DiagnosisSummary {
+    use app::case::{AnswerChoice, DiagnosisSummary, LikelyCause, PendingQuestion, SuggestedFix};
+    let question = view.next_step.as_ref().and_then(|step| match &step.detail {
+        StepDetail::Question {
+            text,
+            input,
+            answers,
+        } => Some(PendingQuestion {
+            id: step.id.clone(),
+            text: text.clone(),
+            typed: matches!(input, AnswerInput::Code),
+            answers: answers
+                .iter()
+                .map(|a| AnswerChoice {
+                    id: a.id.clone(),
+                    label: a.label.clone(),
+                })
+                .collect(),
+        }),
+        StepDetail::Check { .. } => None,
+    });
+    // The engine wants a check's result first: one the portal's flow is still running.
+    let waiting_for_checks = !view.closed
+        && view
+            .next_step
+            .as_ref()
+            .is_some_and(|step| matches!(step.detail, StepDetail::Check { .. }));
+    DiagnosisSummary {
+        waiting_for_checks,
+        session_id: view.id.to_string(),
+        causes: view
+            .causes
+            .iter()
+            .take(5)
+            .map(|c| LikelyCause {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                probability: c.probability,
+            })
+            .collect(),
+        question: if view.closed { None } else { question },
+        stop_asking: view.stop_asking,
+        fixes: view
+            .fixes
+            .iter()
+            .take(5)
+            .map(|f| SuggestedFix {
+                id: f.id.clone(),
+                name: f.name.clone(),
+                tier: serde_json::to_value(f.tier)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                probability: f.probability,
+            })
+            .collect(),
+        closed: view.closed,
+    }
+}
+
+/// The portal's flow: while the engine's next step is a check, records what the case's runs
+/// of it found (a run can finish before its session starts), or that nothing will run it
+/// (not run: no evidence), so that the employee is asked the next question instead of
+/// waiting for nothing. A check still in flight is waited for.
+pub async fn catch_up_on_checks(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
+    // Finished checks call this concurrently: one pass at a time per case, or two passes
+    // would record the same check twice.
+    let mut lock = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(case.id = %case_id, error = %e, "could not advance the case's diagnosis");
+            return;
+        }
+    };
+    let key = i64::from_le_bytes(case_id.as_bytes()[..8].try_into().unwrap_or_default());
+    if let Err(e) = sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut *lock)
+        .await
+    {
+        tracing::warn!(case.id = %case_id, error = %e, "could not advance the case's diagnosis");
+        return;
+    }
+    skip_checks_while_locked(pool, model, case_id).await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut *lock)
+        .await;
+}
+
+async fn skip_checks_while_locked(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
+    // Each pass records one check; a model has far fewer checks than this.
+    for _ in 0..64 {
+        let view = match latest_for_case(pool, model, case_id).await {
+            Ok(Some(view)) if !view.closed => view,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(case.id = %case_id, error = %e, "could not read the case's diagnosis");
+                return;
+            }
+        };
+        let Some(NextStepView {
+            id: check,
+            detail: StepDetail::Check { .. },
+            ..
+        }) = view.next_step
+        else {
+            return;
+        };
+        if view.evidence.checks.contains_key(&check) {
+            // Already recorded (by a concurrent pass): nothing more to do here.
+            return;
+        }
+        // What the case's runs of this check say: still running (wait for it), finished with
+        // a report (record that: it may have finished before the session existed), or nothing
+        // (record it as not run).
+        type RunRow = (String, bool, Option<Json<CheckReport>>);
+        let runs: sqlx::Result<Vec<RunRow>> = sqlx::query_as(
+            "SELECT status::text, runner = 'server', report FROM check_runs WHERE case_id = $1 \
+                 AND (CASE WHEN runner = 'server' AND check_id = 'tcp-connect' \
+                           THEN 'tcp-connect-from-server' ELSE check_id END) = $2 \
+             ORDER BY seq",
+        )
+        .bind(case_id)
+        .bind(&check)
+        .fetch_all(pool)
+        .await;
+        let runs = match runs {
+            Ok(runs) => runs,
+            Err(e) => {
+                tracing::warn!(case.id = %case_id, error = %e, "could not look at the case's checks");
+                return;
+            }
+        };
+        if runs
+            .iter()
+            .any(|(status, ..)| matches!(status.as_str(), "queued" | "sent" | "running"))
+        {
+            return;
+        }
+        let reported = runs.iter().find_map(|(_, by_server, report)| {
+            let (id, outcome) = check_evidence(*by_server, &report.as_ref()?.0)?;
+            (id == check).then_some(outcome)
+        });
+        let action = Action::Check {
+            check: check.clone(),
+            result: reported.map_or(CheckResult::NotRun, CheckResult::Outcome),
+        };
+        match apply(pool, model, view.id, &action).await {
+            Ok(_) => tracing::debug!(case.id = %case_id, check, "check caught up in the diagnosis"),
+            // Another task recorded it first: look again.
+            Err(DiagnosisError::Refused(_)) => {}
+            Err(e) => {
+                tracing::warn!(case.id = %case_id, check, error = %e, "could not record a check in the diagnosis");
+                return;
+            }
+        }
+    }
 }

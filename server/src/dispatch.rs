@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use crate::agents;
 use crate::config::Settings;
+use crate::diagnosis::DiagnosisModel;
 use crate::events::CaseEvents;
 
 /// The key id the server signs with; agents accept no other.
@@ -79,6 +80,8 @@ pub struct Dispatcher {
     settings: Arc<Settings>,
     wake: Arc<Notify>,
     in_flight: Arc<Semaphore>,
+    /// Finished checks are evidence for the case's diagnosis.
+    diagnosis: DiagnosisModel,
 }
 
 impl Dispatcher {
@@ -87,6 +90,7 @@ impl Dispatcher {
         key: Arc<Keypair>,
         events: CaseEvents,
         settings: Arc<Settings>,
+        diagnosis: DiagnosisModel,
     ) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
@@ -101,6 +105,7 @@ impl Dispatcher {
             settings,
             wake: Arc::new(Notify::new()),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            diagnosis,
         }
     }
 
@@ -368,6 +373,10 @@ impl Dispatcher {
 
     /// Stores how the attempt ended; only the attempt that holds the run may finish it.
     async fn record(&self, attempt: &Attempt, outcome: Outcome) -> sqlx::Result<()> {
+        let evidence = match &outcome {
+            Outcome::Succeeded(report) => Some(report.clone()),
+            _ => None,
+        };
         let mut tx = self.pool.begin().await?;
         let fence = "WHERE id = $1 AND attempts = $2 AND status = 'sent'";
         let finish = |status: &'static str| {
@@ -443,7 +452,22 @@ impl Dispatcher {
             return Ok(());
         }
         announce_case_change(&mut tx, attempt.case_id).await?;
-        tx.commit().await
+        tx.commit().await?;
+        if let Some(report) = evidence {
+            let by_server = attempt.runner == "server";
+            crate::diagnosis::record_check_for_case(
+                &self.pool,
+                &self.diagnosis,
+                attempt.case_id,
+                by_server,
+                &report,
+            )
+            .await;
+            crate::diagnosis::catch_up_on_checks(&self.pool, &self.diagnosis, attempt.case_id)
+                .await;
+            announce_case_change(&mut *self.pool.acquire().await?, attempt.case_id).await?;
+        }
+        Ok(())
     }
 }
 

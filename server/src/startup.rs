@@ -48,11 +48,13 @@ impl AppState {
         let server_key = Arc::new(server_key);
         let settings = Arc::new(settings);
         let events = CaseEvents::new();
+        let diagnosis = DiagnosisModel::shipped();
         let dispatcher = Dispatcher::new(
             pool.clone(),
             server_key.clone(),
             events.clone(),
             settings.clone(),
+            diagnosis.clone(),
         );
         AppState {
             pool,
@@ -61,7 +63,7 @@ impl AppState {
             events,
             dispatcher,
             settings,
-            diagnosis: DiagnosisModel::shipped(),
+            diagnosis,
         }
     }
 }

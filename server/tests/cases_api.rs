@@ -225,3 +225,84 @@ async fn the_event_stream_pushes_the_result_when_it_arrives() {
     assert!(seen.starts_with("data: "), "{seen}");
     assert!(seen.contains("\"verdict\":\"open\""), "{seen}");
 }
+
+#[tokio::test]
+async fn a_case_starts_a_diagnosis_that_its_checks_feed_and_that_then_asks_the_employee() {
+    let app = spawn_app().await;
+    let _agent = app.spawn_agent().await;
+    let listening = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listening.local_addr().unwrap().port();
+    let created: serde_json::Value = app
+        .post_case(json!({"host": "127.0.0.1", "port": port.to_string(), "error_code": "0x904", "extended_code": "0x7"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    app.settled_case(id).await;
+    // The last check's evidence lands just after its run is final.
+    let mut case = app.settled_case(id).await;
+    for _ in 0..100 {
+        if case
+            .diagnosis
+            .as_ref()
+            .is_some_and(|d| d.question.is_some())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        case = app.settled_case(id).await;
+    }
+    let diagnosis = case.diagnosis.expect("every case has a diagnosis");
+    let question = diagnosis
+        .question
+        .expect("once the checks are in, the employee is asked a question");
+    assert!(!question.answers.is_empty());
+
+    let session: serde_json::Value = app
+        .client
+        .get(format!(
+            "{}/api/v1/diagnosis/{}",
+            app.address, diagnosis.session_id
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let checks = &session["evidence"]["checks"];
+    assert_eq!(checks["tcp-connect"], "open", "{session}");
+    assert_eq!(checks["tcp-connect-from-server"], "open", "{session}");
+    assert_eq!(
+        checks["rdp-negotiate"], "no-answer",
+        "a port that is not RDP: {session}"
+    );
+    assert_eq!(session["evidence"]["answers"]["error_code"], "0x904");
+
+    let events: Vec<serde_json::Value> = app
+        .client
+        .get(format!(
+            "{}/api/v1/diagnosis/{}/events",
+            app.address, diagnosis.session_id
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recorded: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "check")
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    let mut unique = recorded.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        recorded.len(),
+        unique.len(),
+        "each check recorded once: {recorded:?}"
+    );
+}

@@ -47,9 +47,13 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The longest any host check may run.
+pub const MAX_TIMEOUT_MS: u32 = 120_000;
+
 /// Runs a host check on this machine, within its timeout.
 pub async fn run(spec: &HostCheckSpec) -> HostCheckReport {
-    let timeout = Duration::from_millis(u64::from(spec.timeout_ms().max(1)));
+    // A check holds a blocking thread: whatever the caller asks, it gets at most 2 minutes.
+    let timeout = Duration::from_millis(u64::from(spec.timeout_ms().clamp(1, MAX_TIMEOUT_MS)));
     let started = Instant::now();
     let owned = spec.clone();
     let task = tokio::task::spawn_blocking(move || {

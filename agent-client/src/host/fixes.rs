@@ -765,14 +765,31 @@ impl RenewCertificate {
         if missing.is_empty() {
             return None;
         }
-        // Allow ACEs go after the explicit deny ones and before inherited ones; appending at
-        // the end of the DACL text keeps the canonical order for explicit entries here.
-        let dacl_end = sddl.find("S:").unwrap_or(sddl.len());
-        let mut out = sddl[..dacl_end].to_owned();
+        // Canonical order puts explicit entries before inherited ones (flag `ID`): the new
+        // grants go before the first inherited entry, else at the end of the DACL.
+        let dacl_start = sddl.find("D:")? + 2;
+        let dacl_end = sddl[dacl_start..]
+            .find("S:")
+            .map_or(sddl.len(), |i| dacl_start + i);
+        let mut insert_at = dacl_end;
+        let mut from = dacl_start;
+        while let Some(open) = sddl[from..dacl_end].find('(') {
+            let open = from + open;
+            let close = sddl[open..dacl_end]
+                .find(')')
+                .map_or(dacl_end, |c| open + c);
+            let flags = sddl[open + 1..close].split(';').nth(1).unwrap_or("");
+            if flags.contains("ID") {
+                insert_at = open;
+                break;
+            }
+            from = close;
+        }
+        let mut out = sddl[..insert_at].to_owned();
         for ace in &missing {
             out.push_str(ace);
         }
-        out.push_str(&sddl[dacl_end..]);
+        out.push_str(&sddl[insert_at..]);
         Some(out)
     }
 }
@@ -1637,5 +1654,26 @@ impl FixSteps for XrdpStart {
             said.push(format!("stopped xrdp pid {pid}"));
         }
         Ok(said.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RenewCertificate;
+
+    #[test]
+    fn missing_machinekeys_grants_go_before_inherited_entries() {
+        assert_eq!(
+            RenewCertificate::new_acl("O:SYG:SYD:PAI(A;;FA;;;SY)"),
+            Some("O:SYG:SYD:PAI(A;;FA;;;SY)(A;;0x12019f;;;WD)(A;;FA;;;BA)".to_owned())
+        );
+        assert_eq!(
+            RenewCertificate::new_acl("O:SYG:SYD:AI(A;;FA;;;BA)(A;ID;FA;;;SY)S:AI"),
+            Some("O:SYG:SYD:AI(A;;FA;;;BA)(A;;0x12019f;;;WD)(A;ID;FA;;;SY)S:AI".to_owned())
+        );
+        assert_eq!(
+            RenewCertificate::new_acl("O:SYG:SYD:PAI(A;;0x12019f;;;WD)(A;;FA;;;BA)"),
+            None
+        );
     }
 }

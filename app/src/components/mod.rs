@@ -1,3 +1,4 @@
 //! Pieces shared by several pages.
 
 pub mod check_result;
+pub mod diagnosis_panel;

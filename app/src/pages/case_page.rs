@@ -10,6 +10,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::case::{format_code, CaseView};
 use crate::components::check_result::CheckResult;
+use crate::components::diagnosis_panel::DiagnosisPanel;
 use crate::error::PortalError;
 use crate::server_fns::load_case;
 
@@ -76,6 +77,10 @@ fn CaseDetails(case: CaseView) -> impl IntoView {
             <dt>"Computer"</dt><dd>{move || current.with(|c| format!("{} (port {})", c.target_host, c.target_port))}</dd>
             <dt>"Error code"</dt><dd>{codes}</dd>
         </dl>
+        <DiagnosisPanel
+            case_id=current.with_untracked(|c| c.id.clone())
+            diagnosis=Signal::derive(move || current.with(|c| c.diagnosis.clone()))
+        />
         <section aria-labelledby="checks-title">
             <h2 id="checks-title">"What we checked"</h2>
             <div aria-live="polite" aria-busy=move || (!settled()).to_string()>
@@ -100,28 +105,20 @@ fn follow_case_events(current: RwSignal<CaseView>) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
 
+    // Stays open while the page is: checks finish, and answers move the diagnosis.
     let id = current.with_untracked(|c| c.id.clone());
-    if current.with_untracked(CaseView::is_settled) {
-        return;
-    }
     let Ok(source) = web_sys::EventSource::new(&events_url(&id)) else {
         return;
     };
-    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new({
-        let source = source.clone();
-        move |event: web_sys::MessageEvent| {
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             let Some(text) = event.data().as_string() else {
                 return;
             };
             if let Ok(case) = serde_json::from_str::<CaseView>(&text) {
-                let settled = case.is_settled();
                 current.set(case);
-                if settled {
-                    source.close();
-                }
             }
-        }
-    });
+        });
     source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The browser objects are not Send; they only ever live on the page's one thread.
     let listener = send_wrapper::SendWrapper::new((source, on_message));

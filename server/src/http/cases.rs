@@ -54,7 +54,7 @@ pub async fn get_case(
     Path(id): Path<String>,
 ) -> Result<Json<app::case::CaseView>, ApiError> {
     let id = parse_case_id(&id)?;
-    load_case(&state.pool, id)
+    load_case(&state.pool, &state.diagnosis, id)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound("case"))
@@ -68,11 +68,12 @@ pub async fn case_events(
     let id = parse_case_id(&id)?;
     // Subscribe before the first read, so a change between the two is not missed.
     let changes = BroadcastStream::new(state.events.subscribe());
-    let first = load_case(&state.pool, id)
+    let first = load_case(&state.pool, &state.diagnosis, id)
         .await?
         .ok_or(ApiError::NotFound("case"))?;
     let first_event = stream::once(async move { Some(first) });
     let pool = state.pool.clone();
+    let model = state.diagnosis.clone();
     let updates = changes
         .filter_map(move |notice| async move {
             // A lagging receiver skipped notices: reload anyway, the state is in the database.
@@ -82,8 +83,8 @@ pub async fn case_events(
             }
         })
         .then(move |()| {
-            let pool = pool.clone();
-            async move { load_case(&pool, id).await.ok().flatten() }
+            let (pool, model) = (pool.clone(), model.clone());
+            async move { load_case(&pool, &model, id).await.ok().flatten() }
         });
     let events = first_event.chain(updates).filter_map(|case| async move {
         let case = case?;

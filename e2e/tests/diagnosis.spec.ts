@@ -1,0 +1,43 @@
+// The diagnosis on the case page: likely causes, one question at a time, fixes in order.
+import { expect, Page, test } from '@playwright/test';
+import { fillCaseForm, openHome } from './portal';
+
+async function openCase(page: Page, hydrated: boolean) {
+  await openHome(page, { hydrated });
+  await fillCaseForm(page, '127.0.0.1', process.env.OPEN_PORT!);
+  await page.getByRole('button', { name: 'Check my connection' }).click();
+  await expect(page).toHaveURL(/\/cases\/[0-9a-f-]{36}$/);
+  const panel = page.locator('section.diagnosis');
+  await expect(panel.getByRole('heading', { name: 'What is most likely wrong' })).toBeVisible();
+  await expect(panel.locator('ol.causes li').first()).toContainText('%');
+  await expect(panel.locator('ol.fixes li').first()).toBeVisible();
+  return panel;
+}
+
+async function answerOnce(page: Page, panel: ReturnType<Page['locator']>) {
+  const question = panel.locator('[data-question]');
+  await expect(question).toBeVisible();
+  const asked = await question.getAttribute('data-question');
+  await question.locator('button[data-answer]').first().click();
+  // The next question replaces it (or the engine says it knows enough).
+  await expect(panel.locator(`[data-question="${asked}"]`)).toHaveCount(0);
+  return asked;
+}
+
+test('answering a question moves the diagnosis on without a reload', async ({ page }) => {
+  const panel = await openCase(page, true);
+  await page.evaluate(() => ((window as any).__sameDocument = true));
+  await answerOnce(page, panel);
+  await expect(panel.locator('ol.causes li').first()).toContainText('%');
+  expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true);
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('an answer is a form post that comes back one question further', async ({ page }) => {
+    const panel = await openCase(page, false);
+    await answerOnce(page, panel);
+    await expect(page).toHaveURL(/\/cases\/[0-9a-f-]{36}$/);
+  });
+});
