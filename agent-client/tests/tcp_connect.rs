@@ -126,3 +126,15 @@ fn the_check_command_prints_a_readable_report() {
     assert!(stdout.contains("open"), "{stdout}");
     assert!(stdout.contains("verdict: open"), "{stdout}");
 }
+
+#[test]
+fn service_mode_outside_windows_says_to_use_run_in_one_line() {
+    let output = Command::new(AGENT)
+        .args(["service", "--config", "/nonexistent/agent.json"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("rdp-doctor-agent run"), "{stderr}");
+}

@@ -183,7 +183,7 @@ async fn an_offline_agent_gives_a_clear_state_quickly() {
 async fn without_any_agent_the_case_says_so() {
     let app = spawn_app().await;
     let created: serde_json::Value = app
-        .post_case(json!({"host": "pc-0423"}))
+        .post_case(json!({"host": "localhost"}))
         .await
         .json()
         .await

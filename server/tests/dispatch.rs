@@ -122,20 +122,16 @@ async fn a_hung_check_times_out_without_holding_up_the_queue() {
     settings.check_deadline = Duration::from_secs(3);
     let app = spawn_app_with(fresh_pool().await, settings).await;
     let _agent = app.spawn_agent().await;
-    // An "agent" that accepts the server's connection and never answers.
+    // The agent's address now leads to something that accepts the server's connection and
+    // never answers.
     let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hung_url = format!("http://{}", hung.local_addr().unwrap());
-    let hung_case = open_case(&app.client, &app.address, "127.0.0.1", 9).await;
     sqlx::query("UPDATE agents SET listen_url = $1")
         .bind(&hung_url)
         .execute(&app.pool)
         .await
         .unwrap();
-    // ...and make every queued agent run of that case go to it.
-    sqlx::query("UPDATE check_runs SET next_attempt_at = now()")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let hung_case = open_case(&app.client, &app.address, "127.0.0.1", 9).await;
 
     // Meanwhile a check run by the server itself finishes at once.
     let listening = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -56,6 +56,18 @@ pub enum Command {
         #[arg(long, env = "RDP_DOCTOR_AGENT_ADVERTISE_URL")]
         advertise_url: Option<String>,
     },
+    /// Run as a Windows service (what the install script registers); elsewhere use `run`.
+    Service {
+        /// The agent identity written by `enroll`.
+        #[arg(long, env = "RDP_DOCTOR_AGENT_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address and port to listen on.
+        #[arg(long, default_value = "0.0.0.0:7410")]
+        listen: SocketAddr,
+        /// The URL the server should use to reach this agent.
+        #[arg(long)]
+        advertise_url: Option<String>,
+    },
     /// Run one check here and print what it found.
     Check {
         /// The check's id (see `rdp-doctor-agent checks`).
@@ -114,7 +126,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             config,
             listen,
             advertise_url,
-        } => serve(config.unwrap_or_else(default_path), listen, advertise_url).await,
+        } => {
+            let config = config.unwrap_or_else(default_path);
+            serve(config, listen, advertise_url, crate::shutdown::signal()).await
+        }
+        Command::Service {
+            config,
+            listen,
+            advertise_url,
+        } => {
+            super::windows_service::run(config.unwrap_or_else(default_path), listen, advertise_url)
+                .await
+        }
         Command::Check {
             id,
             target,
@@ -201,7 +224,13 @@ fn parse_params(raw: &[String]) -> Result<std::collections::BTreeMap<String, Str
         .collect()
 }
 
-async fn serve(config: PathBuf, listen: SocketAddr, advertise_url: Option<String>) -> Result<()> {
+/// Serves until `stop` resolves (SIGINT/SIGTERM from `run`, the service manager on Windows).
+pub async fn serve(
+    config: PathBuf,
+    listen: SocketAddr,
+    advertise_url: Option<String>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let identity = Identity::load(&config)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -233,7 +262,7 @@ async fn serve(config: PathBuf, listen: SocketAddr, advertise_url: Option<String
         super::heartbeat::run_forever(&heartbeat_state.identity, listen_url).await;
     });
     axum::serve(listener, router_with_fixes(state, fixes))
-        .with_graceful_shutdown(crate::shutdown::signal())
+        .with_graceful_shutdown(stop)
         .await
         .context("the agent's HTTP server failed")?;
     heartbeats.abort();

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod enroll;
 pub mod heartbeat;
+pub mod windows_service;
 
 /// This machine's host name, as reported to the server (COMPUTERNAME on Windows, the
 /// kernel's name on Linux).
