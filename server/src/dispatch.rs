@@ -378,41 +378,13 @@ impl Dispatcher {
             _ => None,
         };
         let mut tx = self.pool.begin().await?;
+        // Only the attempt that holds the run may finish it.
         let fence = "WHERE id = $1 AND attempts = $2 AND status = 'sent'";
-        let finish = |status: &'static str| {
-            format!(
-                "UPDATE check_runs SET status = '{status}', report = $3, problem = $4, finished_at = now(), \
-                 lease_until = NULL {fence}"
-            )
-        };
-        let updated = match outcome {
-            Outcome::Succeeded(report) => {
-                sqlx::query(&finish("succeeded"))
-                    .bind(attempt.id)
-                    .bind(attempt.attempts)
-                    .bind(sqlx::types::Json(report))
-                    .bind(None::<String>)
-                    .execute(&mut *tx)
-                    .await?
-            }
-            Outcome::Failed(problem) => {
-                sqlx::query(&finish("failed"))
-                    .bind(attempt.id)
-                    .bind(attempt.attempts)
-                    .bind(None::<sqlx::types::Json<CheckReport>>)
-                    .bind(problem)
-                    .execute(&mut *tx)
-                    .await?
-            }
-            Outcome::AgentOffline(problem) => {
-                sqlx::query(&finish("agent_offline"))
-                    .bind(attempt.id)
-                    .bind(attempt.attempts)
-                    .bind(None::<sqlx::types::Json<CheckReport>>)
-                    .bind(problem)
-                    .execute(&mut *tx)
-                    .await?
-            }
+        // A final state: the run is over, with a report or a sentence for the employee.
+        let (status, report, problem) = match outcome {
+            Outcome::Succeeded(report) => ("succeeded", Some(report), None),
+            Outcome::Failed(problem) => ("failed", None, Some(problem)),
+            Outcome::AgentOffline(problem) => ("agent_offline", None, Some(problem)),
             Outcome::Retryable {
                 problem,
                 agent_offline,
@@ -429,23 +401,29 @@ impl Dispatcher {
                     .bind(retry_at)
                     .bind(&problem)
                     .execute(&mut *tx)
-                    .await?
-                } else {
-                    let status = if agent_offline {
-                        "agent_offline"
-                    } else {
-                        "timed_out"
-                    };
-                    sqlx::query(&finish(status))
-                        .bind(attempt.id)
-                        .bind(attempt.attempts)
-                        .bind(None::<sqlx::types::Json<CheckReport>>)
-                        .bind(problem)
-                        .execute(&mut *tx)
-                        .await?
+                    .await?;
+                    announce_case_change(&mut tx, attempt.case_id).await?;
+                    return tx.commit().await;
                 }
+                let status = if agent_offline {
+                    "agent_offline"
+                } else {
+                    "timed_out"
+                };
+                (status, None, Some(problem))
             }
         };
+        let updated = sqlx::query(&format!(
+            "UPDATE check_runs SET status = $5::check_run_status, report = $3, problem = $4, \
+             finished_at = now(), lease_until = NULL {fence}"
+        ))
+        .bind(attempt.id)
+        .bind(attempt.attempts)
+        .bind(report.map(sqlx::types::Json))
+        .bind(problem)
+        .bind(status)
+        .execute(&mut *tx)
+        .await?;
         if updated.rows_affected() == 0 {
             // The lease ran out and another attempt owns the run now: its result counts.
             tracing::warn!(run.id = %attempt.id, attempt = attempt.attempts, "a late attempt finished after its lease");
