@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::report::{HostCheckReport, HostCheckSpec};
 use crate::rdp::report::{RdpNegotiateReport, RdpTlsReport};
-use crate::target::CheckTarget;
+use crate::target::{CheckTarget, Host};
 
 /// Server endpoint where an agent trades an enrollment token for an identity.
 pub const ENROLL_PATH: &str = "/api/agent/v1/enroll";
@@ -127,6 +127,14 @@ pub enum CheckSpec {
         #[serde(default = "default_true")]
         probe_versions: bool,
     },
+    /// Resolve a host name as this machine does, and compare the addresses with the ones
+    /// the host is known to have (when given).
+    DnsResolve {
+        host: Host,
+        #[serde(default)]
+        expected: Vec<IpAddr>,
+        timeout_ms: u32,
+    },
     /// A check of the host the agent runs on (Windows or xrdp), tagged by its own id.
     #[serde(untagged)]
     Host(HostCheckSpec),
@@ -143,6 +151,7 @@ impl CheckSpec {
             CheckSpec::TcpConnect { .. } => "tcp-connect",
             CheckSpec::RdpNegotiate { .. } => "rdp-negotiate",
             CheckSpec::RdpTls { .. } => "rdp-tls",
+            CheckSpec::DnsResolve { .. } => "dns-resolve",
             CheckSpec::Host(host) => host.id(),
         }
     }
@@ -153,7 +162,7 @@ impl CheckSpec {
             CheckSpec::TcpConnect { target, .. }
             | CheckSpec::RdpNegotiate { target, .. }
             | CheckSpec::RdpTls { target, .. } => Some(target),
-            CheckSpec::Host(_) => None,
+            CheckSpec::DnsResolve { .. } | CheckSpec::Host(_) => None,
         }
     }
 }
@@ -165,9 +174,51 @@ pub enum CheckReport {
     TcpConnect(TcpConnectReport),
     RdpNegotiate(Box<RdpNegotiateReport>),
     RdpTls(Box<RdpTlsReport>),
+    DnsResolve(DnsResolveReport),
     /// A host check's report, tagged by the host check's own id.
     #[serde(untagged)]
     Host(Box<HostCheckReport>),
+}
+
+/// Result of `dns-resolve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsResolveReport {
+    pub host: Host,
+    /// The name servers this machine asks (from its resolver configuration), if known.
+    pub resolvers: Vec<String>,
+    pub resolution: Resolution,
+    /// The addresses the host is known to have, as given with the request.
+    pub expected: Vec<IpAddr>,
+    pub verdict: DnsVerdict,
+}
+
+/// What `dns-resolve` concluded (the knowledge model's outcome ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsVerdict {
+    /// At least one resolved address is one the host has.
+    Matches,
+    /// The name resolves, but to none of the host's addresses: a stale or wrong record.
+    Differs,
+    /// The name does not resolve.
+    Fails,
+    /// It resolves; with no known addresses to compare, nothing more can be said.
+    Unverified,
+}
+
+impl DnsVerdict {
+    /// Compares a resolution with the addresses the host is known to have.
+    pub fn judge(resolution: &Resolution, expected: &[IpAddr]) -> Self {
+        if resolution.error.is_some() || resolution.addresses.is_empty() {
+            DnsVerdict::Fails
+        } else if expected.is_empty() {
+            DnsVerdict::Unverified
+        } else if resolution.addresses.iter().any(|a| expected.contains(a)) {
+            DnsVerdict::Matches
+        } else {
+            DnsVerdict::Differs
+        }
+    }
 }
 
 /// Result of `tcp-connect`: name resolution, then one connection attempt per address.

@@ -49,7 +49,13 @@ async fn localhost_resolves_to_its_addresses_and_each_is_tried() {
 
 /// Runs the agent's `check` command where DNS points at a closed loopback port.
 fn check_without_dns(target: &str) -> std::process::Output {
-    let dir = std::env::temp_dir().join(format!("rdp-doctor-resolv-{}", std::process::id()));
+    check_command_without_dns("tcp-connect", target)
+}
+
+fn check_command_without_dns(check: &str, target: &str) -> std::process::Output {
+    // One directory per call: tests run in parallel threads of one process.
+    let dir =
+        std::env::temp_dir().join(format!("rdp-doctor-resolv-{}-{check}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let resolv = dir.join("resolv.conf");
     std::fs::write(
@@ -58,7 +64,7 @@ fn check_without_dns(target: &str) -> std::process::Output {
     )
     .unwrap();
     let script = format!(
-        "mount --bind {} /etc/resolv.conf && exec {AGENT} check tcp-connect --target {target} --json",
+        "mount --bind {} /etc/resolv.conf && exec {AGENT} check {check} --target {target} --json",
         resolv.display()
     );
     let output = Command::new("unshare")
@@ -137,4 +143,54 @@ fn service_mode_outside_windows_says_to_use_run_in_one_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("rdp-doctor-agent run"), "{stderr}");
+}
+
+#[test]
+fn dns_resolve_compares_the_answer_with_the_hosts_addresses() {
+    let run = |expected: &str| {
+        let output = Command::new(AGENT)
+            .args([
+                "check",
+                "dns-resolve",
+                "--target",
+                "localhost",
+                "--param",
+                expected,
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let report = run("expected=127.0.0.1,::1");
+    assert_eq!(report["check"], "dns-resolve");
+    assert_eq!(report["verdict"], "matches", "{report}");
+    assert_eq!(run("expected=192.0.2.10")["verdict"], "differs");
+
+    let output = check_command_without_dns("dns-resolve", "no-such-host.rdp-doctor.invalid");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["verdict"], "fails", "{report}");
+    assert_eq!(
+        report["resolvers"][0], "127.0.0.1",
+        "the resolver this machine asks is reported"
+    );
+
+    let bad = Command::new(AGENT)
+        .args([
+            "check",
+            "dns-resolve",
+            "--target",
+            "localhost",
+            "--param",
+            "expected=not-an-ip",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("takes IP addresses"));
 }

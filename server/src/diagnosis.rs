@@ -996,6 +996,14 @@ pub fn check_evidence(run_by_server: bool, report: &CheckReport) -> Option<(&'st
             };
             Some(("rdp-tls", outcome.to_owned()))
         }
+        CheckReport::DnsResolve(report) => {
+            use agent_client::wire::DnsVerdict;
+            // Without the host's own addresses there is nothing to compare: no evidence.
+            (report.verdict != DnsVerdict::Unverified)
+                .then(|| serde_name(&report.verdict))
+                .flatten()
+                .map(|outcome| ("dns-resolve", outcome))
+        }
         CheckReport::Host(report) => {
             let summary = report.summary();
             summary.outcome.map(|outcome| (report.id(), outcome))

@@ -268,6 +268,7 @@ impl Dispatcher {
                 step(timeout_ms) * 10 + Duration::from_secs(2)
             }
             CheckSpec::RdpTls { timeout_ms, .. } => step(timeout_ms) * 20 + Duration::from_secs(2),
+            CheckSpec::DnsResolve { timeout_ms, .. } => step(timeout_ms) + Duration::from_secs(2),
             CheckSpec::Host(host) => step(&host.timeout_ms()) + Duration::from_secs(2),
         }
     }

@@ -12,7 +12,7 @@ use crate::agent::config::{default_path, Identity};
 use crate::rdp::report::{HandshakeOutcome, RdpNegotiateReport, RdpTlsReport};
 use crate::signing::ReplayGuard;
 use crate::target::CheckTarget;
-use crate::wire::{CheckReport, CheckSpec, PortState, TcpConnectReport};
+use crate::wire::{CheckReport, CheckSpec, DnsResolveReport, PortState, TcpConnectReport};
 
 /// RDP Doctor's host agent: runs allowlisted, signed checks for the RDP Doctor server.
 #[derive(Debug, Parser)]
@@ -190,8 +190,31 @@ fn check_spec(
             .map_err(|e| anyhow::anyhow!(e));
     }
     let raw_target = target.with_context(|| format!("{id} needs --target HOST[:PORT]"))?;
-    let target = CheckTarget::parse(raw_target).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
     let timeout_ms = timeout_ms.unwrap_or(info.default_timeout_ms);
+    if id == "dns-resolve" {
+        let host =
+            crate::target::Host::parse(raw_target).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
+        let expected = match params.remove("expected") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|ip| {
+                    ip.trim().parse().map_err(|_| {
+                        anyhow::anyhow!("--param expected takes IP addresses, not {ip:?}")
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
+        if let Some(unknown) = params.keys().next() {
+            bail!("{id} has no parameter {unknown:?}; `rdp-doctor-agent checks` lists them");
+        }
+        return Ok(CheckSpec::DnsResolve {
+            host,
+            expected,
+            timeout_ms,
+        });
+    }
+    let target = CheckTarget::parse(raw_target).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
     let spec = match id {
         "tcp-connect" => CheckSpec::TcpConnect { target, timeout_ms },
         "rdp-negotiate" => CheckSpec::RdpNegotiate { target, timeout_ms },
@@ -276,6 +299,7 @@ fn print_report(report: &CheckReport) {
         CheckReport::TcpConnect(report) => print_tcp_connect(report),
         CheckReport::RdpNegotiate(report) => print_rdp_negotiate(report),
         CheckReport::RdpTls(report) => print_rdp_tls(report),
+        CheckReport::DnsResolve(report) => print_dns_resolve(report),
         CheckReport::Host(report) => crate::host::cli::print_host_report(report),
     }
 }
@@ -287,6 +311,34 @@ fn serde_name<T: serde::Serialize>(value: &T) -> String {
         Ok(other) => other.to_string(),
         Err(_) => String::new(),
     }
+}
+
+fn print_dns_resolve(report: &DnsResolveReport) {
+    println!("dns-resolve {}", report.host);
+    if !report.resolvers.is_empty() {
+        println!("  resolvers: {}", report.resolvers.join(", "));
+    }
+    let resolution = &report.resolution;
+    match &resolution.error {
+        Some(error) => println!("  {error} ({} ms)", resolution.elapsed_ms),
+        None => {
+            let addresses: Vec<String> = resolution
+                .addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            println!(
+                "  addresses: {} ({} ms)",
+                addresses.join(", "),
+                resolution.elapsed_ms
+            );
+        }
+    }
+    if !report.expected.is_empty() {
+        let expected: Vec<String> = report.expected.iter().map(ToString::to_string).collect();
+        println!("  expected: {}", expected.join(", "));
+    }
+    println!("  verdict: {}", serde_name(&report.verdict));
 }
 
 fn print_rdp_negotiate(report: &RdpNegotiateReport) {

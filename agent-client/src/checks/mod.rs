@@ -1,5 +1,6 @@
 //! The allowlisted checks. Each one is a typed function; [`run`] is the only way in.
 
+pub mod dns_resolve;
 pub mod rdp;
 pub mod tcp_connect;
 
@@ -23,6 +24,12 @@ pub const CATALOGUE: &[CheckInfo] = &[
         id: "tcp-connect",
         parameters: "--target HOST[:PORT] [--timeout-ms N]",
         summary: "resolve the host, then try a TCP connection to each of its addresses",
+        default_timeout_ms: 3000,
+    },
+    CheckInfo {
+        id: "dns-resolve",
+        parameters: "--target HOST [--param expected=IP[,IP...]] [--timeout-ms N]",
+        summary: "resolve a name as this machine does; compare with the addresses the host has",
         default_timeout_ms: 3000,
     },
     CheckInfo {
@@ -161,6 +168,11 @@ pub async fn run(spec: &CheckSpec) -> CheckReport {
         CheckSpec::RdpNegotiate { target, timeout_ms } => {
             CheckReport::RdpNegotiate(Box::new(rdp::negotiate(target, millis(timeout_ms)).await))
         }
+        CheckSpec::DnsResolve {
+            host,
+            expected,
+            timeout_ms,
+        } => CheckReport::DnsResolve(dns_resolve::run(host, expected, millis(timeout_ms)).await),
         CheckSpec::RdpTls {
             target,
             timeout_ms,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use super::elapsed_ms;
-use crate::target::CheckTarget;
+use crate::target::{CheckTarget, Host};
 use crate::wire::{ConnectAttempt, PortState, Reachability, Resolution, TcpConnectReport};
 
 /// Default time allowed for one connection attempt.
@@ -15,7 +15,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Resolves `target` and tries every address it resolves to, one after the other.
 pub async fn run(target: &CheckTarget, timeout: Duration) -> TcpConnectReport {
-    let resolution = resolve(target, timeout).await;
+    let resolution = resolve(&target.host, timeout).await;
     let mut attempts = Vec::with_capacity(resolution.addresses.len());
     for ip in &resolution.addresses {
         attempts.push(connect(SocketAddr::new(*ip, target.port), timeout).await);
@@ -33,9 +33,10 @@ pub async fn run(target: &CheckTarget, timeout: Duration) -> TcpConnectReport {
     }
 }
 
-async fn resolve(target: &CheckTarget, timeout: Duration) -> Resolution {
+/// Resolves a host name to every address it has (an address literal resolves to itself).
+pub(crate) async fn resolve(host: &Host, timeout: Duration) -> Resolution {
     let started = Instant::now();
-    if let Some(ip) = target.host.ip() {
+    if let Some(ip) = host.ip() {
         return Resolution {
             literal: true,
             addresses: vec![ip],
@@ -43,7 +44,8 @@ async fn resolve(target: &CheckTarget, timeout: Duration) -> Resolution {
             error: None,
         };
     }
-    let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+    // The port does not matter to the lookup.
+    let lookup = tokio::net::lookup_host((host.as_str(), 0));
     let (addresses, error) = match tokio::time::timeout(timeout, lookup).await {
         Ok(Ok(found)) => {
             let mut addresses: Vec<_> = Vec::new();

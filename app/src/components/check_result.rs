@@ -62,6 +62,19 @@ pub fn CheckResult(run: CheckRunView) -> impl IntoView {
             }
             .into_any()
         }
+        (CheckStatus::Succeeded, Some(CheckReport::DnsResolve(report))) => {
+            let addresses: Vec<String> = report
+                .resolution
+                .addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let message = match &report.resolution.error {
+                Some(error) => format!("The name {} does not resolve: {error}.", report.host),
+                None => format!("{} resolves to {}.", report.host, addresses.join(", ")),
+            };
+            view! { <p class="status verdict" data-verdict=format!("{:?}", report.verdict)>{message}</p> }.into_any()
+        }
         (CheckStatus::Succeeded, Some(CheckReport::Host(report))) => {
             let summary = report.summary();
             let outcome = summary
@@ -117,6 +130,7 @@ fn check_title(check_id: &str) -> String {
         "tcp-connect" => "Does the computer answer Remote Desktop?".to_owned(),
         "rdp-negotiate" => "Which Remote Desktop security does it offer?".to_owned(),
         "rdp-tls" => "Is its Remote Desktop certificate in order?".to_owned(),
+        "dns-resolve" => "Does its name lead to the right address?".to_owned(),
         other => other.to_owned(),
     }
 }
