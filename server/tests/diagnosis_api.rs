@@ -1056,6 +1056,7 @@ async fn every_route_in_the_openapi_description_answers_with_a_status_it_lists()
         ("POST", "/api/v1/diagnosis/{session_id}/articles"),
         ("POST", "/api/v1/diagnosis/{session_id}/close"),
         ("GET", "/api/v1/articles/ranking"),
+        ("GET", "/api/v1/agents"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))

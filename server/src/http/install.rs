@@ -17,7 +17,7 @@ pub const INSTALLED_AGENT_PORT: u16 = 7410;
 
 #[derive(Debug, Deserialize)]
 pub struct InstallQuery {
-    token: String,
+    token: Option<String>,
 }
 
 /// The PowerShell installer, rendered for one token.
@@ -47,7 +47,14 @@ pub async fn windows_script(
     headers: HeaderMap,
     Query(query): Query<InstallQuery>,
 ) -> Result<Response, ApiError> {
-    check_token(&state.pool, &query.token)
+    let token = query
+        .token
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| ApiError::Invalid {
+            field: "token".into(),
+            message: "add ?token=TOKEN: an enrollment token from `rdp-doctor token create`".into(),
+        })?;
+    check_token(&state.pool, &token)
         .await
         .map_err(|e| match e {
             EnrollError::Database(db) => ApiError::Database(db),
@@ -70,7 +77,7 @@ pub async fn windows_script(
     let server_url = public_url(&state, &headers);
     let script = WindowsInstaller {
         server_url: &server_url,
-        token: query.token.trim(),
+        token: token.trim(),
         sha256: &sha256.to_ascii_uppercase(),
         agent_port: INSTALLED_AGENT_PORT,
     }
