@@ -46,28 +46,11 @@ pub(crate) struct Located {
 }
 
 pub(crate) async fn locate(target: &CheckTarget, timeout: Duration) -> Located {
-    let addresses = match target.host.ip() {
-        Some(ip) => vec![ip],
-        None => {
-            let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
-            match tokio::time::timeout(timeout, lookup).await {
-                Ok(Ok(found)) => {
-                    let mut addresses = Vec::new();
-                    for addr in found {
-                        if !addresses.contains(&addr.ip()) {
-                            addresses.push(addr.ip());
-                        }
-                    }
-                    addresses
-                }
-                Ok(Err(e)) => return unresolved(format!("the name did not resolve: {e}")),
-                Err(_) => return unresolved("name resolution timed out".to_owned()),
-            }
-        }
-    };
-    if addresses.is_empty() {
-        return unresolved("the name has no addresses".to_owned());
+    let resolution = super::tcp_connect::resolve(&target.host, timeout).await;
+    if let Some(error) = resolution.error {
+        return unresolved(error);
     }
+    let addresses = resolution.addresses;
     let mut connect = Vec::new();
     for ip in addresses {
         let address = SocketAddr::new(ip, target.port);
