@@ -1113,7 +1113,19 @@ pub fn summary_for_portal(view: &DiagnosisView) -> app::case::DiagnosisSummary {
 /// waiting for nothing. A check still in flight is waited for.
 pub async fn catch_up_on_checks(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
     // Finished checks call this concurrently: one pass at a time per case, or two passes
-    // would record the same check twice.
+    // would record the same check twice. A pass that finds another under way leaves the work
+    // to it: that pass re-reads the session and the runs on every step, and a run's status is
+    // stored before its evidence, so nothing is missed. Never wait for the lock: waiting
+    // passes would each hold a pooled connection.
+    let open: sqlx::Result<bool> = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM diagnosis_sessions WHERE case_id = $1 AND status = 'open')",
+    )
+    .bind(case_id)
+    .fetch_one(pool)
+    .await;
+    if !matches!(open, Ok(true)) {
+        return;
+    }
     let mut lock = match pool.acquire().await {
         Ok(conn) => conn,
         Err(e) => {
@@ -1122,12 +1134,11 @@ pub async fn catch_up_on_checks(pool: &PgPool, model: &DiagnosisModel, case_id: 
         }
     };
     let key = i64::from_le_bytes(case_id.as_bytes()[..8].try_into().unwrap_or_default());
-    if let Err(e) = sqlx::query("SELECT pg_advisory_lock($1)")
+    let locked: sqlx::Result<bool> = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(key)
-        .execute(&mut *lock)
-        .await
-    {
-        tracing::warn!(case.id = %case_id, error = %e, "could not advance the case's diagnosis");
+        .fetch_one(&mut *lock)
+        .await;
+    if !matches!(locked, Ok(true)) {
         return;
     }
     skip_checks_while_locked(pool, model, case_id).await;
