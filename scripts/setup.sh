@@ -44,14 +44,16 @@ fi
 if [ "$purpose" = test ]; then
   # Debian packages the tests use: Chromium for the browser tests (Playwright never downloads
   # a browser here); real RDP servers (xrdp, FreeRDP's shadow server under Xvfb) and openssl
-  # for the agent's protocol probes; nftables for the host firewall checks; mingw for the
-  # agent's Windows build.
+  # for the agent's protocol probes; libfaketime to run a server with a skewed clock for the
+  # clock comparison; nftables for the host firewall checks; mingw for the agent's Windows
+  # build.
   missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v xrdp >/dev/null 2>&1 || missing+=(xrdp)
   command -v freerdp-shadow-cli >/dev/null 2>&1 || missing+=(freerdp2-shadow-x11)
   command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v faketime >/dev/null 2>&1 || missing+=(faketime)
   command -v nft >/dev/null 2>&1 || missing+=(nftables)
   command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 use crate::host::report::{HostCheckReport, HostCheckSpec};
+use crate::rdp::clock::{ClockCompareReport, DEFAULT_TOLERANCE_S};
 use crate::rdp::report::{RdpNegotiateReport, RdpTlsReport};
 use crate::target::{CheckTarget, Host};
 
@@ -29,7 +30,7 @@ pub const FIX_JOURNAL_PATH: &str = "/v1/fixes/journal";
 // The fix messages live with the fixes (`host::fix`); they are part of the wire contract.
 pub use crate::host::fix::{
     ActionRecord, ActionState, ApprovalClaims, ApprovalToken, FixRequest, FixResponse, FixSpec,
-    FixTier, JournalRequest, JournalResponse, RollbackRequest,
+    FixTier, JournalRequest, JournalResponse, PlannedChange, RollbackRequest,
 };
 
 /// The error body every RDP Doctor JSON API answers with on failure.
@@ -86,6 +87,11 @@ pub struct HeartbeatRequest {
     pub os: String,
     pub agent_version: String,
     pub listen_url: String,
+    /// The newest change in the agent's fix journal (seconds since the Unix epoch), so the
+    /// server reads the journal when something happened there, e.g. a downgrade the agent
+    /// reverted by itself when its approval expired.
+    #[serde(default)]
+    pub journal_changed_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,6 +141,16 @@ pub enum CheckSpec {
         expected: Vec<IpAddr>,
         timeout_ms: u32,
     },
+    /// Read the host's clock over RDP (the MsvAvTimestamp of the NTLM challenge that CredSSP
+    /// sends before any credential) and compare it with the agent's.
+    ClockCompare {
+        target: CheckTarget,
+        /// The largest difference, in seconds, called in sync (Kerberos allows 300).
+        #[serde(default = "default_tolerance_s")]
+        tolerance_s: u32,
+        /// Time allowed for each step (connecting, each reply, the handshake).
+        timeout_ms: u32,
+    },
     /// A check of the host the agent runs on (Windows or xrdp), tagged by its own id.
     #[serde(untagged)]
     Host(HostCheckSpec),
@@ -142,6 +158,10 @@ pub enum CheckSpec {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_tolerance_s() -> u32 {
+    DEFAULT_TOLERANCE_S
 }
 
 impl CheckSpec {
@@ -152,6 +172,7 @@ impl CheckSpec {
             CheckSpec::RdpNegotiate { .. } => "rdp-negotiate",
             CheckSpec::RdpTls { .. } => "rdp-tls",
             CheckSpec::DnsResolve { .. } => "dns-resolve",
+            CheckSpec::ClockCompare { .. } => "clock-compare",
             CheckSpec::Host(host) => host.id(),
         }
     }
@@ -161,7 +182,8 @@ impl CheckSpec {
         match self {
             CheckSpec::TcpConnect { target, .. }
             | CheckSpec::RdpNegotiate { target, .. }
-            | CheckSpec::RdpTls { target, .. } => Some(target),
+            | CheckSpec::RdpTls { target, .. }
+            | CheckSpec::ClockCompare { target, .. } => Some(target),
             CheckSpec::DnsResolve { .. } | CheckSpec::Host(_) => None,
         }
     }
@@ -175,6 +197,7 @@ pub enum CheckReport {
     RdpNegotiate(Box<RdpNegotiateReport>),
     RdpTls(Box<RdpTlsReport>),
     DnsResolve(DnsResolveReport),
+    ClockCompare(Box<ClockCompareReport>),
     /// A host check's report, tagged by the host check's own id.
     #[serde(untagged)]
     Host(Box<HostCheckReport>),
@@ -314,6 +337,26 @@ mod tests {
         assert_eq!(json["target"]["host"], "pc1");
         let back: CheckSpec = serde_json::from_value(json).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn clock_compare_specs_default_the_tolerance_and_name_their_target() {
+        let json =
+            r#"{"check":"clock-compare","target":{"host":"pc1","port":3389},"timeout_ms":5000}"#;
+        let spec: CheckSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            spec,
+            CheckSpec::ClockCompare {
+                target: CheckTarget::parse("pc1").unwrap(),
+                tolerance_s: 300,
+                timeout_ms: 5000,
+            }
+        );
+        assert_eq!(spec.id(), "clock-compare");
+        assert_eq!(spec.target().map(|t| t.port), Some(3389));
+        let back = serde_json::to_value(&spec).unwrap();
+        assert_eq!(back["tolerance_s"], 300);
+        assert_eq!(serde_json::from_value::<CheckSpec>(back).unwrap(), spec);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub trait Portal: Send + Sync + 'static {
     fn case(&self, id: String) -> PortalFuture<'_, CaseView>;
     /// Records the employee's answer to a diagnosis question of the case.
     fn answer(&self, case_id: String, question: String, answer: String) -> PortalFuture<'_, ()>;
+    /// Asks the agent to apply a suggested fix (by its knowledge-model id) for the case.
+    fn apply_fix(&self, case_id: String, fix: String) -> PortalFuture<'_, ()>;
+    /// Records whether a suggested fix made Remote Desktop work again.
+    fn fix_outcome(&self, case_id: String, fix: String, worked: bool) -> PortalFuture<'_, ()>;
 }
 
 /// The handle server functions look up in the Leptos context.

@@ -4,7 +4,7 @@
 //! sides from this one definition.
 
 use agent_client::target::{CheckTarget, TargetError};
-use agent_client::wire::CheckReport;
+use agent_client::wire::{ActionState, CheckReport, PlannedChange};
 use serde::{Deserialize, Serialize};
 
 /// Longest text accepted in any single form field.
@@ -141,6 +141,42 @@ pub struct CheckRunView {
     pub problem: Option<String>,
 }
 
+/// One fix asked for a case, and what the agent did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixRunView {
+    pub job_id: String,
+    /// The fix's catalogue id, e.g. `xrdp-start`.
+    pub fix_id: String,
+    /// `safe`, `change` or `downgrade`.
+    pub tier: String,
+    pub dry_run: bool,
+    /// `employee`, or the helpdesk account that asked for it.
+    pub requested_by: String,
+    /// Where the job stands (`succeeded` once the agent applied it or found it in place).
+    pub status: CheckStatus,
+    pub agent_hostname: Option<String>,
+    /// What the agent did, from its journal; newer news (rolled back, reverted when the
+    /// approval expired) replaces older.
+    pub action: Option<FixActionView>,
+    /// Why the fix did not happen or failed, for the employee.
+    pub problem: Option<String>,
+}
+
+/// The part of an agent's journal record a case shows (the snapshot stays on the host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixActionView {
+    pub action_id: String,
+    pub state: ActionState,
+    /// What changed (or, for a dry run, would change).
+    pub plan: Vec<PlannedChange>,
+    /// What the verification re-read.
+    pub verification: Option<String>,
+    /// When a downgrade is reverted by the agent itself (seconds since the Unix epoch).
+    pub revert_at: Option<i64>,
+    /// The agent answered a retried request with its first record: applied once.
+    pub repeated: bool,
+}
+
 /// A case as the portal shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseView {
@@ -152,6 +188,9 @@ pub struct CaseView {
     pub target_host: String,
     pub target_port: u16,
     pub checks: Vec<CheckRunView>,
+    /// Fixes asked for the case, oldest first.
+    #[serde(default)]
+    pub fixes: Vec<FixRunView>,
     /// What the diagnosis engine makes of the case so far.
     pub diagnosis: Option<DiagnosisSummary>,
 }
@@ -202,12 +241,16 @@ pub struct SuggestedFix {
     /// `safe`, `change` or `downgrade` (weakens security: needs the helpdesk's approval).
     pub tier: String,
     pub probability: f64,
+    /// The agent fix that performs it, when an agent can (the portal offers to apply it).
+    #[serde(default)]
+    pub agent_fix: Option<String>,
 }
 
 impl CaseView {
     /// Whether every check has reached a final state and the diagnosis has taken them in.
     pub fn is_settled(&self) -> bool {
         self.checks.iter().all(|c| c.status.is_final())
+            && self.fixes.iter().all(|f| f.status.is_final())
             && !self
                 .diagnosis
                 .as_ref()

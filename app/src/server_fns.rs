@@ -41,3 +41,20 @@ pub async fn answer_question(
     leptos_axum::redirect(&format!("/cases/{case_id}"));
     Ok(())
 }
+
+/// Asks the agent to apply a suggested fix for the case.
+#[server(endpoint = "apply_fix")]
+pub async fn apply_fix(case_id: String, fix: String) -> Result<(), PortalError> {
+    portal()?.apply_fix(case_id.clone(), fix).await?;
+    leptos_axum::redirect(&format!("/cases/{case_id}"));
+    Ok(())
+}
+
+/// Records whether a suggested fix worked; a fix that did not is evidence, and the order of
+/// what to try next is recomputed.
+#[server(endpoint = "fix_outcome")]
+pub async fn fix_outcome(case_id: String, fix: String, worked: bool) -> Result<(), PortalError> {
+    portal()?.fix_outcome(case_id.clone(), fix, worked).await?;
+    leptos_axum::redirect(&format!("/cases/{case_id}"));
+    Ok(())
+}

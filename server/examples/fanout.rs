@@ -214,7 +214,7 @@ async fn dispatch_round(
     let ids: Vec<Uuid> = fleet.iter().map(|_| Uuid::new_v4()).collect();
     let agents: Vec<Uuid> = fleet.iter().map(|a| a.id).collect();
     sqlx::query(
-        "INSERT INTO check_runs (id, case_id, agent_id, runner, check_id, spec, idempotency_key, deadline) \
+        "INSERT INTO jobs (id, case_id, agent_id, runner, catalogue_id, spec, idempotency_key, deadline) \
          SELECT id, $1, agent, 'agent', $3, $4, id, now() + interval '5 minutes' FROM unnest($2::uuid[], $5::uuid[]) AS t(id, agent)",
     )
     .bind(case_id)
@@ -229,7 +229,7 @@ async fn dispatch_round(
     state.dispatcher.wake();
     loop {
         let done: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM check_runs WHERE case_id = $1 AND status = 'succeeded'",
+            "SELECT count(*) FROM jobs WHERE case_id = $1 AND status = 'succeeded'",
         )
         .bind(case_id)
         .fetch_one(pool)
@@ -238,7 +238,7 @@ async fn dispatch_round(
             return Ok(started.elapsed());
         }
         let failed: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM check_runs WHERE case_id = $1 AND status NOT IN ('queued', 'sent', 'succeeded')",
+            "SELECT count(*) FROM jobs WHERE case_id = $1 AND status NOT IN ('queued', 'sent', 'succeeded')",
         )
         .bind(case_id)
         .fetch_one(pool)

@@ -79,24 +79,61 @@ pub async fn pick_for_check(pool: &PgPool, preferred: Option<&str>) -> sqlx::Res
     .await
 }
 
-/// Records a heartbeat; false when the agent is unknown.
+/// What a heartbeat told the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeartbeatNews {
+    UnknownAgent,
+    Recorded,
+    /// The agent's fix journal changed since the server last read it.
+    JournalChanged,
+}
+
+/// Records a heartbeat.
 pub async fn record_heartbeat(
     pool: &PgPool,
     id: Uuid,
     beat: &HeartbeatRequest,
-) -> sqlx::Result<bool> {
-    let updated = sqlx::query(
-        "UPDATE agents SET last_seen_at = now(), listen_url = $2, hostname = $3, os = $4, agent_version = $5 \
-         WHERE id = $1",
+) -> sqlx::Result<HeartbeatNews> {
+    let journal_ahead: Option<bool> = sqlx::query_scalar(
+        "UPDATE agents SET last_seen_at = now(), listen_url = $2, hostname = $3, os = $4, agent_version = $5, \
+             journal_changed_at = $6 \
+         WHERE id = $1 \
+         RETURNING coalesce($6 > coalesce(journal_read_at, -1), false)",
     )
     .bind(id)
     .bind(&beat.listen_url)
     .bind(beat.hostname.trim())
     .bind(beat.os.trim())
     .bind(beat.agent_version.trim())
+    .bind(beat.journal_changed_at)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match journal_ahead {
+        None => HeartbeatNews::UnknownAgent,
+        Some(false) => HeartbeatNews::Recorded,
+        Some(true) => HeartbeatNews::JournalChanged,
+    })
+}
+
+/// Notes how far the server has read an agent's journal (never backwards).
+pub async fn mark_journal_read(pool: &PgPool, id: Uuid, up_to: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE agents SET journal_read_at = greatest(coalesce(journal_read_at, $2), $2) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(up_to)
     .execute(pool)
     .await?;
-    Ok(updated.rows_affected() == 1)
+    Ok(())
+}
+
+/// How far the server has read an agent's journal.
+pub async fn journal_read_at(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT journal_read_at FROM agents WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map(Option::flatten)
 }
 
 /// An agent as operators see it.

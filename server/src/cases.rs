@@ -1,4 +1,5 @@
-//! Cases: what an employee reported, stored with the checks run for it.
+//! Cases: what an employee reported, stored with the checks run for it (and, from
+//! [`crate::fixes`], the fixes asked for it).
 
 use agent_client::wire::{CheckReport, CheckSpec};
 use app::case::{CaseView, CheckRunView, CheckStatus, NewCase};
@@ -9,8 +10,8 @@ use crate::config::Settings;
 use crate::diagnosis::DiagnosisModel;
 use uuid::Uuid;
 
-/// The status names as the `check_run_status` enum spells them.
-fn status_from_db(status: &str) -> CheckStatus {
+/// The status names as the `job_status` enum spells them.
+pub(crate) fn status_from_db(status: &str) -> CheckStatus {
     match status {
         "queued" => CheckStatus::Queued,
         "sent" => CheckStatus::Sent,
@@ -113,7 +114,7 @@ pub async fn open_case(
         };
         let run_id = Uuid::new_v4();
         sqlx::query(
-            "INSERT INTO check_runs (id, case_id, agent_id, runner, check_id, spec, status, problem,                  idempotency_key, max_attempts, deadline, finished_at)              VALUES ($1, $2, $3, $4, $5, $6, $7::check_run_status, $8, $9, $10, $11,                  CASE WHEN $7 = 'queued' THEN NULL ELSE now() END)",
+            "INSERT INTO jobs (id, case_id, agent_id, runner, catalogue_id, spec, status, problem,                  idempotency_key, max_attempts, deadline, finished_at)              VALUES ($1, $2, $3, $4, $5, $6, $7::job_status, $8, $9, $10, $11,                  CASE WHEN $7 = 'queued' THEN NULL ELSE now() END)",
         )
         .bind(run_id)
         .bind(case_id)
@@ -160,13 +161,14 @@ pub async fn load_case(
         return Ok(None);
     };
     let runs: Vec<RunRow> = sqlx::query_as(
-        "SELECT r.check_id, r.runner, r.status::text, a.hostname, r.report, r.problem \
-         FROM check_runs r LEFT JOIN agents a ON a.id = r.agent_id \
-         WHERE r.case_id = $1 ORDER BY r.seq",
+        "SELECT r.catalogue_id, r.runner, r.status::text, a.hostname, r.report, r.problem \
+         FROM jobs r LEFT JOIN agents a ON a.id = r.agent_id \
+         WHERE r.case_id = $1 AND r.kind = 'check' ORDER BY r.seq",
     )
     .bind(id)
     .fetch_all(pool)
     .await?;
+    let fixes = crate::fixes::for_case(pool, id).await?;
     let diagnosis = match crate::diagnosis::latest_for_case(pool, model, id).await {
         Ok(view) => view.as_ref().map(crate::diagnosis::summary_for_portal),
         Err(crate::diagnosis::DiagnosisError::Database(e)) => return Err(e),
@@ -179,6 +181,7 @@ pub async fn load_case(
     };
     Ok(Some(CaseView {
         diagnosis,
+        fixes,
         id: id.to_string(),
         created_at: created_at.to_rfc3339(),
         error_code: error_code.and_then(|c| u32::try_from(c).ok()),

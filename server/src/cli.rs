@@ -1,4 +1,5 @@
-//! The `rdp-doctor` command line: `serve`, and the administrator's `token create`.
+//! The `rdp-doctor` command line: `serve`, the administrator's `token create` and
+//! `helpdesk add|revoke`, and the knowledge engineer's `model check|replay|simulate`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,6 +29,27 @@ pub enum Command {
     /// Validate, replay or simulate a diagnosis knowledge model.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Manage helpdesk accounts (they approve downgrades).
+    #[command(subcommand)]
+    Helpdesk(HelpdeskCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HelpdeskCommand {
+    /// Create an account, or give an existing one a new token; prints the token (shown only
+    /// this once).
+    Add {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// 1 to 64 letters, digits, '.', '_', '@' or '-'.
+        name: String,
+    },
+    /// Revoke an account's token.
+    Revoke {
+        #[command(flatten)]
+        storage: StorageArgs,
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,7 +165,42 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Model(command) => run_model_command(command),
+        Command::Helpdesk(command) => run_helpdesk_command(command).await,
     }
+}
+
+async fn run_helpdesk_command(command: HelpdeskCommand) -> Result<()> {
+    let (HelpdeskCommand::Add { storage, name } | HelpdeskCommand::Revoke { storage, name }) =
+        &command;
+    // Refuse a bad name before touching the database.
+    anyhow::ensure!(
+        crate::helpdesk::valid_name(name),
+        "{name:?} is not a valid account name: use 1 to 64 letters, digits, '.', '_', '@' or '-'"
+    );
+    crate::telemetry::init_quiet();
+    let db = crate::db::Database::open(storage, crate::embedded_pg::Ownership::Guest).await?;
+    let result = match &command {
+        HelpdeskCommand::Add { name, .. } => crate::helpdesk::add_account(db.pool(), name)
+            .await
+            .map(|token| {
+                println!("{token}");
+                eprintln!("helpdesk account {name}: token shown only now");
+            }),
+        HelpdeskCommand::Revoke { name, .. } => {
+            match crate::helpdesk::revoke_account(db.pool(), name).await {
+                Ok(true) => {
+                    eprintln!("helpdesk account {name}: token revoked");
+                    Ok(())
+                }
+                Ok(false) => Err(anyhow::anyhow!(
+                    "no helpdesk account {name:?} with a valid token"
+                )),
+                Err(e) => Err(e.into()),
+            }
+        }
+    };
+    db.close().await;
+    result
 }
 
 fn run_model_command(command: ModelCommand) -> Result<()> {

@@ -1004,6 +1004,16 @@ pub fn check_evidence(run_by_server: bool, report: &CheckReport) -> Option<(&'st
                 .flatten()
                 .map(|outcome| ("dns-resolve", outcome))
         }
+        CheckReport::ClockCompare(report) => {
+            use agent_client::rdp::clock::ClockVerdict as V;
+            // A clock that could not be read over RDP is no evidence either way.
+            let outcome = match report.verdict {
+                V::InSync => "in-sync",
+                V::Skewed => "skewed",
+                V::CouldNotRead => return None,
+            };
+            Some(("clock-compare", outcome.to_owned()))
+        }
         CheckReport::Host(report) => {
             let summary = report.summary();
             summary.outcome.map(|outcome| (report.id(), outcome))
@@ -1101,6 +1111,11 @@ pub fn summary_for_portal(view: &DiagnosisView) -> app::case::DiagnosisSummary {
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
                 probability: f.probability,
+                agent_fix: f
+                    .action
+                    .as_deref()
+                    .and_then(crate::fixes::agent_fix_for_action)
+                    .map(|(fix, _)| fix.to_owned()),
             })
             .collect(),
         closed: view.closed,
@@ -1176,9 +1191,9 @@ async fn skip_checks_while_locked(pool: &PgPool, model: &DiagnosisModel, case_id
         // (record it as not run).
         type RunRow = (String, bool, Option<Json<CheckReport>>);
         let runs: sqlx::Result<Vec<RunRow>> = sqlx::query_as(
-            "SELECT status::text, runner = 'server', report FROM check_runs WHERE case_id = $1 \
-                 AND (CASE WHEN runner = 'server' AND check_id = 'tcp-connect' \
-                           THEN 'tcp-connect-from-server' ELSE check_id END) = $2 \
+            "SELECT status::text, runner = 'server', report FROM jobs WHERE case_id = $1 AND kind = 'check' \
+                 AND (CASE WHEN runner = 'server' AND catalogue_id = 'tcp-connect' \
+                           THEN 'tcp-connect-from-server' ELSE catalogue_id END) = $2 \
              ORDER BY seq",
         )
         .bind(case_id)

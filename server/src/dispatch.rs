@@ -1,6 +1,7 @@
-//! Dispatch: check runs are durable jobs in PostgreSQL, run by a worker in every server.
+//! Dispatch: checks and fixes are durable jobs in PostgreSQL (table `jobs`), run by a worker in
+//! every server.
 //!
-//! A run moves `queued` → `sent` → `succeeded` | `failed` | `agent_offline` | `timed_out`
+//! A job moves `queued` → `sent` → `succeeded` | `failed` | `agent_offline` | `timed_out`
 //! (or `no_agent` / `cancelled`). The worker claims due runs with `FOR UPDATE SKIP LOCKED`,
 //! so several servers can share the queue; it wakes on `LISTEN rdp_doctor_jobs` and also
 //! polls. Each attempt holds a lease; an attempt whose server died is retried once its lease
@@ -8,6 +9,10 @@
 //! exponential backoff and jitter until `max_attempts` or the run's deadline. Every attempt
 //! runs in its own task with its own timeout, so a hung check never holds up the queue. An
 //! agent whose heartbeats have stopped is reported offline at once, without retries.
+//!
+//! A fix job sends the same idempotency key with every attempt: an agent that already applied
+//! it answers with its first record instead of applying it again, so a retried fix (say,
+//! after its reply was lost) is applied once.
 //!
 //! Each state change is announced with `NOTIFY rdp_doctor_case_changed`, which every server
 //! turns into [`CaseEvents`] for the browsers following that case.
@@ -17,8 +22,13 @@ use std::time::Duration;
 
 use agent_client::signed_http::{post_json, CallError, Signer};
 use agent_client::signing::{random_bytes, Keypair};
-use agent_client::wire::{CheckReport, CheckRequest, CheckSpec, RUN_CHECK_PATH};
+use agent_client::wire::{
+    ActionState, ApprovalToken, CheckReport, CheckRequest, CheckSpec, FixRequest, FixResponse,
+    JournalRequest, JournalResponse, FIX_JOURNAL_PATH, RUN_CHECK_PATH, RUN_FIX_PATH,
+};
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{Notify, Semaphore};
@@ -43,22 +53,56 @@ const CLAIM_BATCH: i64 = 256;
 /// How often the worker looks for due runs when nothing wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-/// A claimed run: one attempt to make.
+/// The longest one attempt at a fix may take (fixes restart services and wait for them).
+const FIX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A claimed job: one attempt to make.
 #[derive(Debug, sqlx::FromRow)]
 struct Attempt {
     id: Uuid,
     case_id: Uuid,
     agent_id: Option<Uuid>,
     runner: String,
-    spec: sqlx::types::Json<CheckSpec>,
+    kind: String,
+    spec: sqlx::types::Json<serde_json::Value>,
+    idempotency_key: Uuid,
+    /// A downgrade's approval, signed by this server.
+    approval: Option<String>,
     attempts: i32,
     max_attempts: i32,
     deadline: DateTime<Utc>,
 }
 
+/// What a job asks for, read from its stored spec.
+enum Work {
+    Check(CheckSpec),
+    Fix(crate::fixes::FixJobSpec),
+}
+
+impl Attempt {
+    fn work(&self) -> Result<Work, String> {
+        let unreadable =
+            |e: serde_json::Error| format!("This job's stored request cannot be read: {e}");
+        match self.kind.as_str() {
+            "fix" => serde_json::from_value(self.spec.0.clone())
+                .map(Work::Fix)
+                .map_err(unreadable),
+            _ => serde_json::from_value(self.spec.0.clone())
+                .map(Work::Check)
+                .map_err(unreadable),
+        }
+    }
+}
+
+/// What a job produced.
+enum JobResult {
+    Check(CheckReport),
+    Fix(Box<FixResponse>),
+}
+
 /// How one attempt ended.
 enum Outcome {
-    Succeeded(CheckReport),
+    Succeeded(JobResult),
     /// Will not get better by retrying.
     Failed(String),
     /// Might work on another attempt (the agent did not answer, or answered 5xx).
@@ -156,7 +200,7 @@ impl Dispatcher {
                 tokio::spawn(async move {
                     let id = attempt.id;
                     if let Err(e) = this.make_attempt(attempt).await {
-                        tracing::error!(run.id = %id, error = %e, "check run attempt could not be recorded");
+                        tracing::error!(job.id = %id, error = %e, "job attempt could not be recorded");
                     }
                     drop(permit);
                 });
@@ -208,9 +252,9 @@ impl Dispatcher {
     async fn tidy_and_claim(&self) -> sqlx::Result<Vec<Attempt>> {
         let mut tx = self.pool.begin().await?;
         let touched: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE check_runs SET \
+            "UPDATE jobs SET \
                  status = CASE WHEN attempts >= max_attempts OR deadline <= now() \
-                               THEN 'timed_out'::check_run_status ELSE 'queued'::check_run_status END, \
+                               THEN 'timed_out'::job_status ELSE 'queued'::job_status END, \
                  problem = CASE WHEN attempts >= max_attempts OR deadline <= now() \
                                THEN 'The check did not finish in time.' END, \
                  finished_at = CASE WHEN attempts >= max_attempts OR deadline <= now() THEN now() END, \
@@ -222,7 +266,7 @@ impl Dispatcher {
         .fetch_all(&mut *tx)
         .await?;
         let expired: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE check_runs SET status = 'timed_out', finished_at = now(), \
+            "UPDATE jobs SET status = 'timed_out', finished_at = now(), \
                  problem = 'The check did not finish in time.' \
              WHERE status = 'queued' AND deadline <= now() RETURNING case_id",
         )
@@ -230,19 +274,23 @@ impl Dispatcher {
         .await?;
         let claimed: Vec<Attempt> = sqlx::query_as(
             "WITH due AS ( \
-                 SELECT id FROM check_runs \
+                 SELECT id FROM jobs \
                  WHERE status = 'queued' AND next_attempt_at <= now() \
                  ORDER BY next_attempt_at \
                  FOR UPDATE SKIP LOCKED \
                  LIMIT $1) \
-             UPDATE check_runs r SET status = 'sent', attempts = r.attempts + 1, \
+             UPDATE jobs r SET status = 'sent', attempts = r.attempts + 1, \
                  started_at = coalesce(r.started_at, now()), \
-                 lease_until = now() + make_interval(secs => $2) \
+                 lease_until = now() + make_interval(secs => \
+                     CASE WHEN r.kind = 'fix' THEN $3 ELSE $2 END) \
              FROM due WHERE r.id = due.id \
-             RETURNING r.id, r.case_id, r.agent_id, r.runner, r.spec, r.attempts, r.max_attempts, r.deadline",
+             RETURNING r.id, r.case_id, r.agent_id, r.runner, r.kind, r.spec, r.idempotency_key, \
+                 (SELECT token FROM fix_approvals a WHERE a.id = r.approval_id) AS approval, \
+                 r.attempts, r.max_attempts, r.deadline",
         )
         .bind(CLAIM_BATCH)
         .bind(self.lease_for_attempt().as_secs_f64())
+        .bind((FIX_ATTEMPT_TIMEOUT + Duration::from_secs(5)).as_secs_f64())
         .fetch_all(&mut *tx)
         .await?;
         for case_id in touched
@@ -269,47 +317,107 @@ impl Dispatcher {
             }
             CheckSpec::RdpTls { timeout_ms, .. } => step(timeout_ms) * 20 + Duration::from_secs(2),
             CheckSpec::DnsResolve { timeout_ms, .. } => step(timeout_ms) + Duration::from_secs(2),
+            CheckSpec::ClockCompare { timeout_ms, .. } => {
+                step(timeout_ms) * 10 + Duration::from_secs(2)
+            }
             CheckSpec::Host(host) => step(&host.timeout_ms()) + Duration::from_secs(2),
         }
     }
 
-    /// The lease covers the longest attempt this server can make.
+    /// The lease covers the longest check attempt this server can make (a fix attempt's
+    /// lease covers [`FIX_ATTEMPT_TIMEOUT`]).
     fn lease_for_attempt(&self) -> Duration {
         let step = Duration::from_millis(u64::from(self.settings.connect_timeout_ms));
         step * 20 + Duration::from_secs(2)
     }
 
     async fn make_attempt(&self, attempt: Attempt) -> sqlx::Result<()> {
-        let spec = attempt.spec.0.clone();
-        let limit = self.attempt_timeout(&spec);
-        let outcome = if attempt.runner == "server" {
-            match tokio::time::timeout(limit, agent_client::checks::run(&spec)).await {
-                Ok(report) => Outcome::Succeeded(report),
-                Err(_) => Outcome::Retryable {
-                    problem: "The check took too long on the server.".into(),
-                    agent_offline: false,
-                },
-            }
-        } else {
-            match attempt.agent_id {
-                Some(agent_id) => self.call_agent(attempt.id, agent_id, spec, limit).await?,
-                None => Outcome::Failed("No agent was assigned to this check.".into()),
-            }
+        let outcome = match attempt.work() {
+            Err(problem) => Outcome::Failed(problem),
+            Ok(Work::Check(spec)) => self.run_check(&attempt, spec).await?,
+            Ok(Work::Fix(job)) => self.run_fix(&attempt, job).await?,
         };
         self.record(&attempt, outcome).await
     }
 
-    async fn call_agent(
+    async fn run_check(&self, attempt: &Attempt, spec: CheckSpec) -> sqlx::Result<Outcome> {
+        let limit = self.attempt_timeout(&spec);
+        if attempt.runner == "server" {
+            return Ok(
+                match tokio::time::timeout(limit, agent_client::checks::run(&spec)).await {
+                    Ok(report) => Outcome::Succeeded(JobResult::Check(report)),
+                    Err(_) => Outcome::Retryable {
+                        problem: "The check took too long on the server.".into(),
+                        agent_offline: false,
+                    },
+                },
+            );
+        }
+        let request = CheckRequest {
+            run_id: attempt.id.to_string(),
+            check: spec,
+        };
+        Ok(
+            match self
+                .call_agent(attempt, RUN_CHECK_PATH, &request, limit, "checking agent")
+                .await?
+            {
+                Ok(report) => Outcome::Succeeded(JobResult::Check(report)),
+                Err(outcome) => outcome,
+            },
+        )
+    }
+
+    async fn run_fix(
         &self,
-        run_id: Uuid,
-        agent_id: Uuid,
-        check: CheckSpec,
-        limit: Duration,
+        attempt: &Attempt,
+        job: crate::fixes::FixJobSpec,
     ) -> sqlx::Result<Outcome> {
+        let request = FixRequest {
+            // The same key on every attempt: the agent applies the fix at most once.
+            idempotency_key: format!("job-{}", attempt.idempotency_key),
+            case_id: Some(attempt.case_id.to_string()),
+            fix: job.fix,
+            dry_run: job.dry_run,
+            approval: attempt.approval.clone().map(ApprovalToken),
+        };
+        Ok(
+            match self
+                .call_agent(
+                    attempt,
+                    RUN_FIX_PATH,
+                    &request,
+                    FIX_ATTEMPT_TIMEOUT,
+                    "agent",
+                )
+                .await?
+            {
+                Ok(response) => Outcome::Succeeded(JobResult::Fix(Box::new(response))),
+                Err(outcome) => outcome,
+            },
+        )
+    }
+
+    /// One signed call to the job's agent; `Err` holds how the attempt ended when the agent
+    /// gave no usable reply.
+    async fn call_agent<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        attempt: &Attempt,
+        path: &str,
+        request: &Req,
+        limit: Duration,
+        role: &str,
+    ) -> sqlx::Result<Result<Resp, Outcome>> {
+        let job_id = attempt.id;
+        let Some(agent_id) = attempt.agent_id else {
+            return Ok(Err(Outcome::Failed(
+                "No agent was assigned to this job.".into(),
+            )));
+        };
         let Some(agent) = agents::endpoint(&self.pool, agent_id).await? else {
-            return Ok(Outcome::Failed(
-                "The agent assigned to this check is no longer enrolled.".into(),
-            ));
+            return Ok(Err(Outcome::Failed(format!(
+                "The {role} assigned to this job is no longer enrolled."
+            ))));
         };
         let last_seen = agent
             .last_seen_at
@@ -321,61 +429,104 @@ impl Dispatcher {
             })
             .unwrap_or_default();
         if !agent.is_online(self.settings.agent_offline_after) {
-            return Ok(Outcome::AgentOffline(format!(
-                "The checking agent on {} is offline: its heartbeats have stopped.{last_seen}",
+            return Ok(Err(Outcome::AgentOffline(format!(
+                "The {role} on {} is offline: its heartbeats have stopped.{last_seen}",
                 agent.hostname
-            )));
+            ))));
         }
         let Some(url) = agent.listen_url.clone() else {
-            return Ok(Outcome::AgentOffline(format!(
-                "The agent on {} has not said where it listens yet (it sends that with its first heartbeat).",
+            return Ok(Err(Outcome::AgentOffline(format!(
+                "The {role} on {} has not said where it listens yet (it sends that with its first heartbeat).",
                 agent.hostname
-            )));
-        };
-        let request = CheckRequest {
-            run_id: run_id.to_string(),
-            check,
+            ))));
         };
         let signer = Signer {
             key: &self.key,
             key_id: SERVER_KEY_ID,
             peer_key: Some(&agent.public_key),
         };
-        let result: Result<CheckReport, CallError> =
-            post_json(&self.client, &url, RUN_CHECK_PATH, signer, &request, limit).await;
+        let result: Result<Resp, CallError> =
+            post_json(&self.client, &url, path, signer, request, limit).await;
         Ok(match result {
-            Ok(report) => Outcome::Succeeded(report),
+            Ok(reply) => Ok(reply),
             Err(e @ (CallError::Unreachable { .. } | CallError::TimedOut { .. })) => {
-                tracing::warn!(run.id = %run_id, agent.id = %agent_id, error = %e, "agent did not answer");
-                Outcome::Retryable {
+                tracing::warn!(job.id = %job_id, agent.id = %agent_id, error = %e, "agent did not answer");
+                Err(Outcome::Retryable {
                     problem: format!(
-                        "The checking agent on {} did not answer.{last_seen}",
+                        "The {role} on {} did not answer.{last_seen}",
                         agent.hostname
                     ),
                     agent_offline: matches!(e, CallError::Unreachable { .. }),
-                }
+                })
             }
-            Err(CallError::Refused { status, body }) if status >= 500 => Outcome::Retryable {
+            Err(CallError::Refused { status, body }) if status >= 500 => Err(Outcome::Retryable {
                 problem: format!(
-                    "The checking agent on {} failed: {}",
+                    "The {role} on {} failed: {}",
                     agent.hostname, body.error.message
                 ),
                 agent_offline: false,
-            },
+            }),
             Err(e) => {
-                tracing::warn!(run.id = %run_id, agent.id = %agent_id, error = %e, "agent refused or garbled a check");
-                Outcome::Failed(format!(
-                    "The checking agent on {} could not run the check: {e}",
+                tracing::warn!(job.id = %job_id, agent.id = %agent_id, error = %e, "agent refused or garbled a job");
+                Err(Outcome::Failed(format!(
+                    "The {role} on {} could not do it: {e}",
                     agent.hostname
-                ))
+                )))
             }
         })
+    }
+
+    /// Reads what changed in an agent's fix journal since the last read and writes it into
+    /// the fix jobs it concerns (called when a heartbeat says the journal changed). Failures
+    /// are logged; the next heartbeat asks again, since the read mark has not moved.
+    pub async fn read_journal(&self, agent_id: Uuid) {
+        if let Err(e) = self.try_read_journal(agent_id).await {
+            tracing::warn!(agent.id = %agent_id, error = %e, "could not read the agent's fix journal");
+        }
+    }
+
+    async fn try_read_journal(&self, agent_id: Uuid) -> anyhow::Result<()> {
+        let Some(agent) = agents::endpoint(&self.pool, agent_id).await? else {
+            return Ok(());
+        };
+        let Some(url) = agent.listen_url.as_deref() else {
+            return Ok(());
+        };
+        let request = JournalRequest {
+            updated_since: agents::journal_read_at(&self.pool, agent_id).await?,
+        };
+        let signer = Signer {
+            key: &self.key,
+            key_id: SERVER_KEY_ID,
+            peer_key: Some(&agent.public_key),
+        };
+        let journal: JournalResponse = post_json(
+            &self.client,
+            url,
+            FIX_JOURNAL_PATH,
+            signer,
+            &request,
+            Duration::from_secs(10),
+        )
+        .await?;
+        let changed = crate::fixes::apply_journal(&self.pool, agent_id, &journal.actions).await?;
+        for case_id in changed {
+            self.events.case_changed(case_id);
+        }
+        if let Some(newest) = journal.actions.iter().map(|a| a.updated_at).max() {
+            agents::mark_journal_read(&self.pool, agent_id, newest).await?;
+        }
+        Ok(())
     }
 
     /// Stores how the attempt ended; only the attempt that holds the run may finish it.
     async fn record(&self, attempt: &Attempt, outcome: Outcome) -> sqlx::Result<()> {
         let evidence = match &outcome {
-            Outcome::Succeeded(report) => Some(report.clone()),
+            Outcome::Succeeded(JobResult::Check(report)) => Some(report.clone()),
+            _ => None,
+        };
+        let fix_action_id = match &outcome {
+            Outcome::Succeeded(JobResult::Fix(response)) => Some(response.action.action_id.clone()),
             _ => None,
         };
         let mut tx = self.pool.begin().await?;
@@ -383,7 +534,33 @@ impl Dispatcher {
         let fence = "WHERE id = $1 AND attempts = $2 AND status = 'sent'";
         // A final state: the run is over, with a report or a sentence for the employee.
         let (status, report, problem) = match outcome {
-            Outcome::Succeeded(report) => ("succeeded", Some(report), None),
+            Outcome::Succeeded(JobResult::Check(report)) => {
+                ("succeeded", Some(to_json(&report)), None)
+            }
+            Outcome::Succeeded(JobResult::Fix(response)) => {
+                // The agent answered: the job is done, and the fix's own outcome decides
+                // whether it succeeded.
+                let problem = match &response.action.state {
+                    ActionState::Refused { reason } => {
+                        Some(format!("The agent did not apply the fix: {reason}"))
+                    }
+                    ActionState::Failed { error, rolled_back } => Some(format!(
+                        "The fix failed: {error}{}",
+                        if *rolled_back {
+                            " (the prior state was restored)"
+                        } else {
+                            ""
+                        }
+                    )),
+                    _ => None,
+                };
+                let status = if problem.is_some() {
+                    "failed"
+                } else {
+                    "succeeded"
+                };
+                (status, Some(to_json(&response)), problem)
+            }
             Outcome::Failed(problem) => ("failed", None, Some(problem)),
             Outcome::AgentOffline(problem) => ("agent_offline", None, Some(problem)),
             Outcome::Retryable {
@@ -394,7 +571,7 @@ impl Dispatcher {
                 let retry_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 if attempt.attempts < attempt.max_attempts && retry_at < attempt.deadline {
                     sqlx::query(&format!(
-                        "UPDATE check_runs SET status = 'queued', next_attempt_at = $3, last_error = $4, \
+                        "UPDATE jobs SET status = 'queued', next_attempt_at = $3, last_error = $4, \
                          lease_until = NULL {fence}"
                     ))
                     .bind(attempt.id)
@@ -415,14 +592,15 @@ impl Dispatcher {
             }
         };
         let updated = sqlx::query(&format!(
-            "UPDATE check_runs SET status = $5::check_run_status, report = $3, problem = $4, \
-             finished_at = now(), lease_until = NULL {fence}"
+            "UPDATE jobs SET status = $5::job_status, report = $3, problem = $4, \
+             fix_action_id = $6, finished_at = now(), lease_until = NULL {fence}"
         ))
         .bind(attempt.id)
         .bind(attempt.attempts)
-        .bind(report.map(sqlx::types::Json))
+        .bind(report)
         .bind(problem)
         .bind(status)
+        .bind(fix_action_id)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -479,6 +657,10 @@ pub async fn announce_queued(tx: &mut sqlx::PgConnection) -> sqlx::Result<()> {
         .execute(tx)
         .await?;
     Ok(())
+}
+
+fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("reports and fix records serialise")
 }
 
 /// Delay before attempt `attempts + 1`: exponential from 250 ms, capped at 10 s, with jitter

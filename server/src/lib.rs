@@ -15,6 +15,8 @@ pub mod dispatch;
 pub mod embedded_pg;
 pub mod enrollment;
 pub mod events;
+pub mod fixes;
+pub mod helpdesk;
 pub mod http;
 pub mod keys;
 pub mod portal;

@@ -6,9 +6,12 @@ use app::case::{CaseView, NewCase};
 use app::error::PortalError;
 use uuid::Uuid;
 
+use agent_client::wire::{FixSpec, FixTier};
+
 use crate::cases::{load_case, open_and_dispatch};
 use crate::diagnosis::{apply_to_case, catch_up_on_checks, Action, DiagnosisError};
 use crate::dispatch::announce_case_change;
+use crate::fixes::{agent_fix_for_action, queue_fix, FixError, FixOrder};
 use crate::startup::AppState;
 
 /// The portal backend: the application state, seen through the portal's interface.
@@ -20,32 +23,92 @@ fn unavailable(error: sqlx::Error) -> PortalError {
     PortalError::Unavailable
 }
 
+impl PortalBackend {
+    /// Records an employee's step in the case's diagnosis and tells the case's followers.
+    async fn record(&self, case_id: Uuid, action: &Action) -> Result<(), PortalError> {
+        match apply_to_case(&self.0.pool, &self.0.diagnosis, case_id, action).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(PortalError::Rejected(
+                    "This case's diagnosis is closed.".into(),
+                ))
+            }
+            Err(DiagnosisError::Refused(e)) => return Err(PortalError::Rejected(e.to_string())),
+            Err(e) => {
+                tracing::error!(case.id = %case_id, error = %e, "a diagnosis step could not be recorded");
+                return Err(PortalError::Unavailable);
+            }
+        }
+        catch_up_on_checks(&self.0.pool, &self.0.diagnosis, case_id).await;
+        let mut conn = self.0.pool.acquire().await.map_err(unavailable)?;
+        announce_case_change(&mut conn, case_id)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 impl Portal for PortalBackend {
     fn answer(&self, case_id: String, question: String, answer: String) -> PortalFuture<'_, ()> {
         Box::pin(async move {
             let case_id = Uuid::parse_str(&case_id).map_err(|_| PortalError::CaseNotFound)?;
-            let action = Action::Answer { question, answer };
-            match apply_to_case(&self.0.pool, &self.0.diagnosis, case_id, &action).await {
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    return Err(PortalError::Rejected(
-                        "This case has no open questions.".into(),
-                    ))
-                }
-                Err(DiagnosisError::Refused(e)) => {
-                    return Err(PortalError::Rejected(e.to_string()))
-                }
-                Err(e) => {
-                    tracing::error!(case.id = %case_id, error = %e, "an answer could not be recorded");
-                    return Err(PortalError::Unavailable);
-                }
-            }
-            catch_up_on_checks(&self.0.pool, &self.0.diagnosis, case_id).await;
-            let mut conn = self.0.pool.acquire().await.map_err(unavailable)?;
-            announce_case_change(&mut conn, case_id)
+            self.record(case_id, &Action::Answer { question, answer })
                 .await
-                .map_err(unavailable)?;
-            Ok(())
+        })
+    }
+
+    fn apply_fix(&self, case_id: String, fix: String) -> PortalFuture<'_, ()> {
+        Box::pin(async move {
+            let case_id = Uuid::parse_str(&case_id).map_err(|_| PortalError::CaseNotFound)?;
+            let model = self.0.diagnosis.current();
+            let known = model.model().fixes.iter().find(|f| f.id == fix);
+            let Some(known) = known else {
+                return Err(PortalError::Rejected(format!(
+                    "{fix:?} is not a known fix."
+                )));
+            };
+            let Some((agent_fix, _)) = known.action.as_deref().and_then(agent_fix_for_action)
+            else {
+                return Err(PortalError::Rejected(format!(
+                    "\"{}\" is done by a person, not by the agent: follow the steps, then say whether it worked.",
+                    known.name
+                )));
+            };
+            let spec = FixSpec::from_params(agent_fix, &Default::default())
+                .map_err(PortalError::Rejected)?;
+            if spec.tier() == FixTier::Downgrade {
+                return Err(PortalError::Rejected(format!(
+                    "\"{}\" weakens security: the helpdesk must approve it for this case first. Call them with this page's address.",
+                    known.name
+                )));
+            }
+            let order = FixOrder {
+                fix: spec,
+                agent_id: None,
+                dry_run: false,
+                approval_id: None,
+                requested_by: "employee".to_owned(),
+            };
+            match queue_fix(&self.0.pool, &self.0.settings, case_id, order).await {
+                Ok(_) => {
+                    self.0.dispatcher.wake();
+                    Ok(())
+                }
+                Err(FixError::UnknownCase) => Err(PortalError::CaseNotFound),
+                Err(FixError::Database(e)) => Err(unavailable(e)),
+                Err(e) => Err(PortalError::Rejected(e.to_string())),
+            }
+        })
+    }
+
+    fn fix_outcome(&self, case_id: String, fix: String, worked: bool) -> PortalFuture<'_, ()> {
+        Box::pin(async move {
+            let case_id = Uuid::parse_str(&case_id).map_err(|_| PortalError::CaseNotFound)?;
+            let action = Action::Fix {
+                fix,
+                resolved: worked,
+            };
+            self.record(case_id, &action).await
         })
     }
 

@@ -81,7 +81,7 @@ async fn bad_case_input_is_refused_with_a_specific_message_and_nothing_is_stored
         .unwrap();
     assert_eq!(malformed.status(), 400);
     assert_eq!(app.count("cases").await, 0);
-    assert_eq!(app.count("check_runs").await, 0);
+    assert_eq!(app.count("jobs").await, 0);
 }
 
 #[tokio::test]

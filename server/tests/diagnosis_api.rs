@@ -1057,12 +1057,19 @@ async fn every_route_in_the_openapi_description_answers_with_a_status_it_lists()
         ("POST", "/api/v1/diagnosis/{session_id}/close"),
         ("GET", "/api/v1/articles/ranking"),
         ("GET", "/api/v1/agents"),
+        ("POST", "/api/v1/cases/{id}/fixes"),
+        ("POST", "/api/v1/cases/{id}/approvals"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))
     .collect();
     assert_eq!(listed, expected, "the description and the API differ");
 
+    // An agent to run fixes, and a helpdesk account for the routes that need one.
+    let agent = app.spawn_agent().await;
+    let helpdesk = server::helpdesk::add_account(&app.pool, "openapi-test")
+        .await
+        .unwrap();
     // Real ids: a session on one case, and another case with no session yet.
     let session = id(&new_session(&app).await);
     let case_id = open_case(&app, json!({"host": "pc-0424"})).await;
@@ -1077,14 +1084,28 @@ async fn every_route_in_the_openapi_description_answers_with_a_status_it_lists()
             .map(|s| s.parse().unwrap())
             .collect();
         let label = format!("{method} {path}");
-        let example = operation.pointer("/requestBody/content/application~1json/example");
+        // The examples name an example agent: use the real one.
+        let example = operation
+            .pointer("/requestBody/content/application~1json/example")
+            .map(|e| {
+                serde_json::from_str::<Value>(&e.to_string().replace(
+                    "00000000-0000-4000-8000-0000000a9e47",
+                    &agent.identity().agent_id,
+                ))
+                .unwrap()
+            });
+        let example = example.as_ref();
+        let secured = operation.get("security").is_some();
         let request = |ids: (&str, &str)| {
             let url = format!(
                 "{}{}",
                 app.address,
                 path.replace("{id}", ids.0).replace("{session_id}", ids.1)
             );
-            let request = app.client.request(method.parse().unwrap(), url);
+            let mut request = app.client.request(method.parse().unwrap(), url);
+            if secured {
+                request = request.bearer_auth(&helpdesk);
+            }
             match example {
                 Some(body) => request.json(body),
                 None => request,
@@ -1122,9 +1143,11 @@ async fn every_route_in_the_openapi_description_answers_with_a_status_it_lists()
                 path.replace("{id}", &case_id)
                     .replace("{session_id}", &session)
             );
-            let malformed = app
-                .client
-                .request(method.parse().unwrap(), url)
+            let mut malformed = app.client.request(method.parse().unwrap(), url);
+            if secured {
+                malformed = malformed.bearer_auth(&helpdesk);
+            }
+            let malformed = malformed
                 .header("content-type", "application/json")
                 .body("{not json")
                 .send()

@@ -79,7 +79,7 @@ async fn an_agent_whose_heartbeats_stopped_is_reported_offline_at_once() {
         .unwrap()
         .contains("heartbeats have stopped"));
     let attempts: i32 = sqlx::query_scalar(
-        "SELECT attempts FROM check_runs WHERE runner = 'agent' AND check_id = 'tcp-connect'",
+        "SELECT attempts FROM jobs WHERE runner = 'agent' AND catalogue_id = 'tcp-connect'",
     )
     .fetch_one(&app.pool)
     .await
@@ -106,7 +106,7 @@ async fn an_agent_killed_mid_check_leaves_a_clear_state() {
     let case = app.settled_case(&id).await;
     assert_eq!(case.checks[0].status, CheckStatus::AgentOffline);
     let (attempts, last_error): (i32, Option<String>) = sqlx::query_as(
-        "SELECT attempts, last_error FROM check_runs WHERE runner = 'agent' AND check_id = 'tcp-connect'",
+        "SELECT attempts, last_error FROM jobs WHERE runner = 'agent' AND catalogue_id = 'tcp-connect'",
     )
     .fetch_one(&app.pool)
     .await
@@ -188,7 +188,7 @@ async fn two_servers_sharing_the_queue_run_each_check_once() {
         );
     }
     let attempts: Vec<i32> =
-        sqlx::query_scalar("SELECT attempts FROM check_runs WHERE runner = 'server'")
+        sqlx::query_scalar("SELECT attempts FROM jobs WHERE runner = 'server'")
             .fetch_all(&pool)
             .await
             .unwrap();

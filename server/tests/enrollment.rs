@@ -166,6 +166,7 @@ async fn heartbeats_must_be_signed_by_the_enrolled_key() {
         os: "linux".into(),
         agent_version: "0.1.0".into(),
         listen_url: agent.listen_url.clone(),
+        journal_changed_at: None,
     };
     let genuine = Signer {
         key: &identity.key,

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::agent::api::{router_with_fixes, AgentState};
 use crate::agent::config::{default_path, Identity};
+use crate::rdp::clock::ClockCompareReport;
 use crate::rdp::report::{HandshakeOutcome, RdpNegotiateReport, RdpTlsReport};
 use crate::signing::ReplayGuard;
 use crate::target::CheckTarget;
@@ -230,6 +231,19 @@ fn check_spec(
                 probe_versions,
             }
         }
+        "clock-compare" => {
+            let tolerance_s = match params.remove("tolerance_s") {
+                None => crate::rdp::clock::DEFAULT_TOLERANCE_S,
+                Some(raw) => raw.trim().parse().map_err(|_| {
+                    anyhow::anyhow!("--param tolerance_s takes whole seconds, not {raw:?}")
+                })?,
+            };
+            CheckSpec::ClockCompare {
+                target,
+                tolerance_s,
+                timeout_ms,
+            }
+        }
         _ => bail!("check {id:?} cannot be run from the command line"),
     };
     if let Some(unknown) = params.keys().next() {
@@ -281,8 +295,9 @@ pub async fn serve(
         replay_guard: ReplayGuard::new(),
     });
     let heartbeat_state = state.clone();
+    let heartbeat_fixes = fixes.clone();
     let heartbeats = tokio::spawn(async move {
-        super::heartbeat::run_forever(&heartbeat_state.identity, listen_url).await;
+        super::heartbeat::run_forever(&heartbeat_state.identity, listen_url, heartbeat_fixes).await;
     });
     axum::serve(listener, router_with_fixes(state, fixes))
         .with_graceful_shutdown(stop)
@@ -300,6 +315,7 @@ fn print_report(report: &CheckReport) {
         CheckReport::RdpNegotiate(report) => print_rdp_negotiate(report),
         CheckReport::RdpTls(report) => print_rdp_tls(report),
         CheckReport::DnsResolve(report) => print_dns_resolve(report),
+        CheckReport::ClockCompare(report) => print_clock_compare(report),
         CheckReport::Host(report) => crate::host::cli::print_host_report(report),
     }
 }
@@ -414,6 +430,67 @@ fn print_rdp_tls(report: &RdpTlsReport) {
         "  verdict: {} - {}",
         serde_name(&report.verdict),
         report.verdict.explanation()
+    );
+}
+
+fn print_clock_compare(report: &ClockCompareReport) {
+    println!("clock-compare {}", report.target);
+    if let Some(address) = report.address {
+        println!("  address: {address}");
+    }
+    for attempt in &report.negotiation {
+        println!(
+            "  asked {:<40} {} ({} ms)",
+            attempt.requested.to_string(),
+            serde_json::to_string(&attempt.outcome).unwrap_or_default(),
+            attempt.elapsed_ms
+        );
+    }
+    if let Some(tls) = &report.tls {
+        match &tls.outcome {
+            HandshakeOutcome::Established {
+                version,
+                cipher_suite,
+                ..
+            } => println!("  TLS: {version}, {cipher_suite}"),
+            other => println!(
+                "  TLS: {}",
+                serde_json::to_string(other).unwrap_or_default()
+            ),
+        }
+    }
+    if let Some(credssp) = &report.credssp {
+        println!("  CredSSP: TSRequest version {}", credssp.version);
+    }
+    if let Some(host) = &report.host {
+        let names = [
+            ("NetBIOS computer", &host.netbios_computer_name),
+            ("NetBIOS domain", &host.netbios_domain_name),
+            ("DNS computer", &host.dns_computer_name),
+            ("DNS domain", &host.dns_domain_name),
+        ];
+        for (label, value) in names {
+            if let Some(value) = value {
+                println!("  {label}: {value}");
+            }
+        }
+        if let Some(version) = &host.product_version {
+            println!("  product version: {}", version.display);
+        }
+    }
+    if let Some(clock) = &report.clock {
+        println!("  host clock:  {}", clock.host_time);
+        println!("  local clock: {}", clock.local_time);
+        println!(
+            "  offset: {:+.3} s ± {:.3} s (round trip {} ms)",
+            clock.offset_s, clock.uncertainty_s, clock.round_trip_ms
+        );
+    }
+    println!(
+        "  verdict: {} (tolerance {} s) - {}",
+        serde_name(&report.verdict),
+        report.tolerance_s,
+        report.explanation
     );
 }
 

@@ -44,6 +44,12 @@ pub const CATALOGUE: &[CheckInfo] = &[
         summary: "TLS after negotiation: version, certificate, and the TLS versions accepted",
         default_timeout_ms: 5000,
     },
+    CheckInfo {
+        id: "clock-compare",
+        parameters: "--target HOST[:PORT] [--timeout-ms N] [--param tolerance_s=300]",
+        summary: "the host's clock, read over RDP from its NTLM challenge (needs NLA), against this one",
+        default_timeout_ms: 5000,
+    },
     // Host checks (`crate::host`): the agent's own machine, no --target.
     CheckInfo {
         id: "firewall-rule",
@@ -186,6 +192,13 @@ pub async fn run(spec: &CheckSpec) -> CheckReport {
                 rdp::tls_with(target, millis(timeout_ms), &options).await,
             ))
         }
+        CheckSpec::ClockCompare {
+            target,
+            tolerance_s,
+            timeout_ms,
+        } => CheckReport::ClockCompare(Box::new(
+            rdp::clock_compare(target, *tolerance_s, millis(timeout_ms)).await,
+        )),
         CheckSpec::Host(host) => CheckReport::Host(Box::new(crate::host::checks::run(host).await)),
     }
 }

@@ -381,6 +381,11 @@ impl FixService {
         })
     }
 
+    /// When the journal last changed (the newest `updated_at`), for the heartbeat.
+    pub fn last_change(&self) -> Result<Option<i64>, FixServiceError> {
+        Ok(self.journal.all()?.iter().map(|r| r.updated_at).max())
+    }
+
     /// Reverts every downgrade whose approval has expired by `now`; returns what it did.
     pub fn revert_expired(&self, now: i64) -> Result<Vec<ActionRecord>, FixServiceError> {
         let _guard = self.serialise();

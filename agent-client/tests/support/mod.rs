@@ -1,6 +1,7 @@
 //! Real RDP servers for the probe tests, on loopback only: xrdp with a temporary ini, and
-//! FreeRDP's shadow server under a private Xvfb display; certificates made per test with the
-//! `openssl` command. Everything a test starts is stopped when its handle drops.
+//! FreeRDP's shadow server under a private Xvfb display (optionally with a clock set off by
+//! libfaketime); certificates made per test with the `openssl` command. Everything a test
+//! starts is stopped when its handle drops.
 //!
 //! Missing programs or privileges make the test fail with a message naming the package;
 //! they never make it pass silently.
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use agent_client::target::CheckTarget;
 
 /// The Debian packages these tests need (CI installs them).
-pub const PACKAGES: &str = "xrdp freerdp2-shadow-x11 xvfb openssl";
+pub const PACKAGES: &str = "xrdp freerdp2-shadow-x11 xvfb openssl faketime";
 
 /// Fails the test unless `program` is on the PATH.
 pub fn require_program(program: &str, package: &str) {
@@ -511,6 +512,27 @@ impl Shadow {
     /// `freerdp-shadow-cli /bind-address:127.0.0.1 /port:P /sec:SEC` on its own display. It
     /// sometimes fails once with "failed to open display": retried.
     pub fn start(sec: &str) -> Shadow {
+        Shadow::start_with_env(sec, &[])
+    }
+
+    /// The shadow server with its wall clock moved by `offset` (libfaketime's relative
+    /// format, e.g. `-15m`), preloaded into the server itself (not through the `faketime`
+    /// wrapper, which would stay the child this handle kills and leave the server behind).
+    /// The monotonic clock is left alone so that the server's timers run normally.
+    pub fn start_with_clock_offset(sec: &str, offset: &str) -> Shadow {
+        let library = libfaketime();
+        Shadow::start_with_env(
+            sec,
+            &[
+                ("LD_PRELOAD", library.display().to_string()),
+                ("FAKETIME", offset.to_owned()),
+                ("DONT_FAKE_MONOTONIC", "1".to_owned()),
+            ],
+        )
+    }
+
+    /// The shadow server with extra environment variables.
+    pub fn start_with_env(sec: &str, env: &[(&str, String)]) -> Shadow {
         require_program("freerdp-shadow-cli", "freerdp2-shadow-x11");
         let xvfb = Xvfb::start();
         let mut last_error = String::new();
@@ -524,6 +546,7 @@ impl Shadow {
                 .arg(format!("/sec:{sec}"))
                 .env("DISPLAY", format!(":{}", xvfb.display))
                 .env("HOME", home.path())
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(fs::File::create(&stderr).expect("stderr file"))
@@ -555,6 +578,30 @@ impl Shadow {
     pub fn certificate(&self) -> PathBuf {
         self.home.path().join(".config/freerdp/shadow/shadow.crt")
     }
+}
+
+/// libfaketime's library (Debian package `faketime`, which pulls in `libfaketime`), in the
+/// multiarch directory Debian puts it in or a few usual others.
+pub fn libfaketime() -> PathBuf {
+    require_program("faketime", "faketime");
+    let mut candidates: Vec<PathBuf> = ["/usr/lib", "/usr/lib64", "/usr/local/lib"]
+        .iter()
+        .map(|dir| Path::new(dir).join("faketime/libfaketime.so.1"))
+        .collect();
+    if let Ok(entries) = fs::read_dir("/usr/lib") {
+        for entry in entries.flatten() {
+            candidates.push(entry.path().join("faketime/libfaketime.so.1"));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "libfaketime.so.1 not found: this test needs the Debian package `faketime` \
+                 (apt-get install -y {PACKAGES})"
+            )
+        })
 }
 
 impl Drop for Shadow {

@@ -1,11 +1,12 @@
 //! What the diagnosis makes of the case: the likely causes, one question at a time, and the
-//! fixes in the order to try them. Each answer is a plain form, so it works without JavaScript.
+//! fixes in the order to try them, each with "apply it for me" (when an agent can) and "did
+//! it work?". Every button is a plain form, so it works without JavaScript.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use crate::case::{DiagnosisSummary, PendingQuestion, SuggestedFix};
-use crate::server_fns::AnswerQuestion;
+use crate::server_fns::{AnswerQuestion, ApplyFix, FixOutcome};
 
 fn percent(probability: f64) -> String {
     let p = probability * 100.0;
@@ -23,12 +24,13 @@ pub fn DiagnosisPanel(
     #[prop(into)] diagnosis: Signal<Option<DiagnosisSummary>>,
 ) -> impl IntoView {
     let answer = ServerAction::<AnswerQuestion>::new();
+    let apply = ServerAction::<ApplyFix>::new();
+    let outcome = ServerAction::<FixOutcome>::new();
     let refused = move || {
-        answer
-            .value()
-            .get()
-            .and_then(Result::err)
-            .map(|e| e.to_string())
+        let answer = answer.value().get().and_then(Result::err);
+        let apply = apply.value().get().and_then(Result::err);
+        let outcome = outcome.value().get().and_then(Result::err);
+        answer.or(apply).or(outcome).map(|e| e.to_string())
     };
     move || {
         let case_id = case_id.clone();
@@ -59,7 +61,11 @@ pub fn DiagnosisPanel(
             } else {
                 None
             };
-            let fixes = summary.fixes.into_iter().map(|fix| view! { <Fix fix/> }).collect_view();
+            let fixes = summary
+                .fixes
+                .into_iter()
+                .map(|fix| view! { <Fix case_id=case_id.clone() fix apply outcome closed=summary.closed/> })
+                .collect_view();
             view! {
                 <section class="card diagnosis" aria-labelledby="diagnosis-title" data-session=summary.session_id>
                     <h2 id="diagnosis-title">"What is most likely wrong"</h2>
@@ -128,19 +134,60 @@ fn Question(
 }
 
 #[component]
-fn Fix(fix: SuggestedFix) -> impl IntoView {
+fn Fix(
+    case_id: String,
+    fix: SuggestedFix,
+    apply: ServerAction<ApplyFix>,
+    outcome: ServerAction<FixOutcome>,
+    closed: bool,
+) -> impl IntoView {
     let tier = match fix.tier.as_str() {
         "safe" => "safe to try",
         "change" => "a reversible change",
         "downgrade" => "needs helpdesk approval",
         _ => "",
     };
+    let busy = move || apply.pending().get() || outcome.pending().get();
+    // The agent applies safe and reversible fixes on request; a downgrade waits for the
+    // helpdesk.
+    let can_apply = fix.agent_fix.is_some() && fix.tier != "downgrade" && !closed;
+    let apply_form = can_apply.then(|| {
+        let (case_id, fix_id) = (case_id.clone(), fix.id.clone());
+        view! {
+            <ActionForm action=apply attr:class="apply-fix">
+                <input type="hidden" name="case_id" value=case_id/>
+                <input type="hidden" name="fix" value=fix_id/>
+                <button type="submit" disabled=busy>"Apply it for me"</button>
+            </ActionForm>
+        }
+    });
+    let outcome_forms = (!closed).then(|| {
+        [(true, "It works now"), (false, "Still failing")]
+            .into_iter()
+            .map(|(worked, label)| {
+                let (case_id, fix_id) = (case_id.clone(), fix.id.clone());
+                view! {
+                    <ActionForm action=outcome attr:class="fix-outcome">
+                        <input type="hidden" name="case_id" value=case_id/>
+                        <input type="hidden" name="fix" value=fix_id/>
+                        <input type="hidden" name="worked" value=worked.to_string()/>
+                        <button type="submit" data-worked=worked.to_string() disabled=busy>{label}</button>
+                    </ActionForm>
+                }
+            })
+            .collect_view()
+    });
     view! {
         <li data-fix=fix.id>
             <span class="fix-name">{fix.name}</span>
             " "
             <span class=format!("tier {}", fix.tier)>{tier}</span>
             <span class="hint">{format!(" · {} likely to fix it", percent(fix.probability))}</span>
+            <div class="fix-actions">
+                {apply_form}
+                <span class="hint">"Tried it? "</span>
+                {outcome_forms}
+            </div>
         </li>
     }
 }

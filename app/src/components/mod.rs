@@ -2,3 +2,4 @@
 
 pub mod check_result;
 pub mod diagnosis_panel;
+pub mod fix_runs;

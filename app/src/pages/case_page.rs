@@ -11,6 +11,7 @@ use leptos_router::hooks::use_params_map;
 use crate::case::{format_code, CaseView};
 use crate::components::check_result::CheckResult;
 use crate::components::diagnosis_panel::DiagnosisPanel;
+use crate::components::fix_runs::FixRuns;
 use crate::error::PortalError;
 use crate::server_fns::load_case;
 
@@ -81,6 +82,7 @@ fn CaseDetails(case: CaseView) -> impl IntoView {
             case_id=current.with_untracked(|c| c.id.clone())
             diagnosis=Signal::derive(move || current.with(|c| c.diagnosis.clone()))
         />
+        <FixRuns runs=Signal::derive(move || current.with(|c| c.fixes.clone()))/>
         <section aria-labelledby="checks-title">
             <h2 id="checks-title">"What we checked"</h2>
             <div aria-live="polite" aria-busy=move || (!settled()).to_string()>

@@ -134,7 +134,11 @@ pub async fn heartbeat(
         );
     }
     match crate::agents::record_heartbeat(&state.pool, agent_id, &beat).await {
-        Ok(_) => {
+        Ok(news) => {
+            if news == crate::agents::HeartbeatNews::JournalChanged {
+                let dispatcher = state.dispatcher.clone();
+                tokio::spawn(async move { dispatcher.read_journal(agent_id).await });
+            }
             let reply = HeartbeatResponse {
                 heartbeat_interval_secs: state.settings.heartbeat_interval.as_secs(),
             };

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod cases;
 pub mod diagnosis;
 pub mod error;
+pub mod fixes;
 pub mod health;
 pub mod install;
 pub mod openapi;
@@ -26,6 +27,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/cases", post(cases::create_case))
         .route("/api/v1/cases/{id}", get(cases::get_case))
         .route("/api/v1/cases/{id}/events", get(cases::case_events))
+        .route("/api/v1/cases/{id}/fixes", post(fixes::post_fix))
         .route(
             "/api/v1/cases/{id}/diagnosis",
             post(diagnosis::start_diagnosis),
@@ -68,6 +70,8 @@ pub fn api_router(state: AppState) -> Router {
     let for_operations = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/api/v1/agents", get(agents::list_agents))
+        // Helpdesk accounts only (bearer token).
+        .route("/api/v1/cases/{id}/approvals", post(fixes::post_approval))
         // Installing agents: the script carries a token; the executable is public.
         .route(
             "/api/v1/agents/install/windows.ps1",

@@ -215,9 +215,14 @@ pub async fn serve_agent(address: &str, token: &str) -> TestAgent {
             runtime.shutdown_background();
         }
     });
-    agent_client::agent::heartbeat::beat(&reqwest::Client::new(), &state.identity, &listen_url)
-        .await
-        .expect("first heartbeat accepted");
+    agent_client::agent::heartbeat::beat(
+        &reqwest::Client::new(),
+        &state.identity,
+        &listen_url,
+        None,
+    )
+    .await
+    .expect("first heartbeat accepted");
     TestAgent {
         state,
         listen_url,
@@ -256,6 +261,103 @@ impl TestAgent {
 }
 
 impl Drop for TestAgent {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The whole agent as `rdp-doctor-agent run` runs it (its API with fixes, fix journal,
+/// auto-revert of expired downgrades, heartbeats), in a thread with its own runtime.
+pub struct RunningAgent {
+    pub agent_id: String,
+    /// Where the agent itself listens (it may advertise another URL, e.g. a proxy).
+    pub listen: std::net::SocketAddr,
+    pub config: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    dir: PathBuf,
+}
+
+impl RunningAgent {
+    /// Enrolls with the server at `address` and runs until dropped; `advertise` replaces the
+    /// URL the agent tells the server to call it at.
+    pub async fn start(address: &str, token: &str, advertise: Option<String>) -> RunningAgent {
+        let listen = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            probe.local_addr().unwrap()
+        };
+        Self::start_on(address, token, listen, advertise).await
+    }
+
+    /// [`RunningAgent::start`], listening on `listen`.
+    pub async fn start_on(
+        address: &str,
+        token: &str,
+        listen: std::net::SocketAddr,
+        advertise: Option<String>,
+    ) -> RunningAgent {
+        let dir = temp_dir("full-agent");
+        let config = dir.join("agent.json");
+        let identity = agent_client::agent::enroll::enroll(address, token, &config, None)
+            .await
+            .expect("enrollment succeeds");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn({
+            let config = config.clone();
+            move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let stop = async move {
+                        let _ = stopped.await;
+                    };
+                    agent_client::agent::cli::serve(config, listen, advertise, stop)
+                        .await
+                        .expect("the agent runs");
+                });
+                runtime.shutdown_background();
+            }
+        });
+        RunningAgent {
+            agent_id: identity.agent_id,
+            listen,
+            config,
+            stop: Some(stop),
+            thread: Some(thread),
+            dir,
+        }
+    }
+
+    /// The agent's fix journal, as a person at the host would list it.
+    pub fn journal(&self) -> Vec<agent_client::wire::ActionRecord> {
+        let dir = agent_client::host::journal::dir_for_identity(&self.config);
+        agent_client::host::journal::Journal::open(&dir)
+            .expect("journal")
+            .all()
+            .expect("journal records")
+    }
+
+    /// Stops the agent gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for RunningAgent {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -1,14 +1,18 @@
 //! RDP protocol probes: `rdp-negotiate` (which security protocols the server accepts, from
-//! the X.224 Connection Request and Confirm of MS-RDPBCGR 2.2.1.1 and 2.2.1.2) and `rdp-tls`
-//! (the TLS handshake that follows on the same connection, the certificate, the TLS versions).
+//! the X.224 Connection Request and Confirm of MS-RDPBCGR 2.2.1.1 and 2.2.1.2), `rdp-tls`
+//! (the TLS handshake that follows on the same connection, the certificate, the TLS versions)
+//! and `clock-compare` (the host's clock, read from the NTLM challenge of CredSSP).
 //!
 //! The protocol code is written here on the specification: [`crate::rdp::x224`] (the first
 //! RDP exchange), [`hello`] (a raw TLS ClientHello for the versions `rustls` does not speak),
-//! [`cert`] (certificate fields). What the probes report is in [`crate::rdp::report`]: plain
-//! serde types without I/O or cryptography, shared with the server and the portal. [`negotiate()`] and [`tls()`] are the checks; neither ever
-//! fails as a whole: what went wrong is part of the report. Every read has a timeout.
+//! [`cert`] (certificate fields), [`crate::rdp::credssp`] and [`crate::rdp::ntlm`] on
+//! [`crate::rdp::der`] (the first CredSSP round trip). What the probes report is in [`crate::rdp::report`]: plain
+//! serde types without I/O or cryptography, shared with the server and the portal.
+//! [`negotiate()`], [`tls()`] and [`clock_compare()`] are the checks; none ever fails as a
+//! whole: what went wrong is part of the report. Every read has a timeout.
 
 pub mod cert;
+pub mod clock;
 pub mod hello;
 pub mod negotiate;
 pub mod tls;
@@ -20,8 +24,10 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
+pub use crate::rdp::clock::*;
 pub use crate::rdp::report::*;
 pub use crate::rdp::x224::{self, FailureCode, NegRspFlag, Protocol, ProtocolSet};
+pub use clock::clock_compare;
 pub use negotiate::{negotiate, negotiate_with};
 pub use tls::{tls, tls_with};
 

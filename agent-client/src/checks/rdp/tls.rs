@@ -159,7 +159,7 @@ fn selects_tls(outcome: &NegotiationOutcome) -> bool {
     matches!(outcome, NegotiationOutcome::Selected { protocol, .. } if protocol.starts_with_tls())
 }
 
-fn describe(outcome: &NegotiationOutcome) -> String {
+pub(crate) fn describe(outcome: &NegotiationOutcome) -> String {
     match outcome {
         NegotiationOutcome::Selected { protocol, .. } => format!("it selected {protocol}"),
         NegotiationOutcome::Failure { code, .. } => format!("the server answered {code}"),
@@ -540,28 +540,54 @@ fn hello_result(asked: TlsVersion, answered: TlsVersion, suite: u16) -> VersionR
 }
 
 /// What a rustls handshake produced.
-struct HandshakeRun {
-    outcome: HandshakeOutcome,
-    chain: Vec<Vec<u8>>,
-    elapsed_ms: f64,
+pub(crate) struct HandshakeRun {
+    pub outcome: HandshakeOutcome,
+    /// The certificates the server sent, leaf first, DER.
+    pub chain: Vec<Vec<u8>>,
+    pub elapsed_ms: f64,
 }
 
+/// A handshake that ends the TLS session (close_notify) once established.
 async fn rustls_handshake(
     stream: &mut TcpStream,
     host: &Host,
     versions: &[&'static SupportedProtocolVersion],
     timeout: Duration,
 ) -> HandshakeRun {
+    let (run, conn) = rustls_open(stream, host, versions, timeout).await;
+    if let Some(mut conn) = conn {
+        conn.send_close_notify();
+        let mut out = Vec::new();
+        while conn.wants_write() && conn.write_tls(&mut out).is_ok() {}
+        let _ = tokio::time::timeout(Duration::from_millis(200), stream.write_all(&out)).await;
+    }
+    run
+}
+
+/// The handshake (every certificate accepted and recorded), leaving the session open: the
+/// connection is returned when the handshake completed, for a protocol that runs inside
+/// TLS (CredSSP).
+pub(crate) async fn rustls_open(
+    stream: &mut TcpStream,
+    host: &Host,
+    versions: &[&'static SupportedProtocolVersion],
+    timeout: Duration,
+) -> (HandshakeRun, Option<ClientConnection>) {
     let started = Instant::now();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let recorder = Arc::new(Recorder {
         algorithms: provider.signature_verification_algorithms,
         seen: Mutex::new(Seen::default()),
     });
-    let failed = |detail: String| HandshakeRun {
-        outcome: HandshakeOutcome::Failed { detail },
-        chain: Vec::new(),
-        elapsed_ms: elapsed_ms(started),
+    let failed = |detail: String| {
+        (
+            HandshakeRun {
+                outcome: HandshakeOutcome::Failed { detail },
+                chain: Vec::new(),
+                elapsed_ms: elapsed_ms(started),
+            },
+            None,
+        )
     };
     let config =
         match ClientConfig::builder_with_provider(provider).with_protocol_versions(versions) {
@@ -581,12 +607,8 @@ async fn rustls_handshake(
     };
     let result = drive(stream, &mut conn, timeout).await;
     let (chain, signature) = recorder.take();
-    let outcome = match result {
-        Ok(()) => {
-            conn.send_close_notify();
-            let mut out = Vec::new();
-            while conn.wants_write() && conn.write_tls(&mut out).is_ok() {}
-            let _ = tokio::time::timeout(Duration::from_millis(200), stream.write_all(&out)).await;
+    let (outcome, conn) = match result {
+        Ok(()) => (
             HandshakeOutcome::Established {
                 version: conn
                     .protocol_version()
@@ -597,15 +619,19 @@ async fn rustls_handshake(
                     .map(|s| hello::cipher_suite_name(u16::from(s.suite())))
                     .unwrap_or_default(),
                 server_signature: signature.unwrap_or(SignatureCheck::NotChecked),
-            }
-        }
-        Err(outcome) => outcome,
+            },
+            Some(conn),
+        ),
+        Err(outcome) => (outcome, None),
     };
-    HandshakeRun {
-        outcome,
-        chain,
-        elapsed_ms: elapsed_ms(started),
-    }
+    (
+        HandshakeRun {
+            outcome,
+            chain,
+            elapsed_ms: elapsed_ms(started),
+        },
+        conn,
+    )
 }
 
 /// Moves TLS records between the socket and rustls until the handshake completes. The
@@ -706,7 +732,8 @@ fn not_tls(head: &[u8]) -> HandshakeOutcome {
     }
 }
 
-fn feed(conn: &mut ClientConnection, mut data: &[u8]) -> Result<(), HandshakeOutcome> {
+/// Hands bytes from the socket to rustls; a TLS error or alert ends the session.
+pub(crate) fn feed(conn: &mut ClientConnection, mut data: &[u8]) -> Result<(), HandshakeOutcome> {
     while !data.is_empty() {
         if let Err(e) = conn.read_tls(&mut data) {
             return Err(HandshakeOutcome::Failed {
