@@ -3,6 +3,8 @@
 //! Rendered on the server (`ssr`) and hydrated in the browser (`hydrate`); every page also
 //! works with plain form posts when JavaScript is off. Server-only code sits behind the
 //! `ssr` feature; the server crate provides the [`backend::Portal`] that server functions use.
+// The case page nests enough views that the hydrate build needs more than the default.
+#![recursion_limit = "256"]
 
 pub mod case;
 pub mod components;

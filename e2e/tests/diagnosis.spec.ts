@@ -41,3 +41,33 @@ test.describe('without JavaScript', () => {
     await expect(page).toHaveURL(/\/cases\/[0-9a-f-]{36}$/);
   });
 });
+
+async function applyAndReport(page: Page, panel: ReturnType<Page['locator']>) {
+  // The first suggested fix an agent can apply: ask for it, and see what the agent did.
+  const fix = panel.locator('ol.fixes li', { has: page.getByRole('button', { name: 'Apply it for me' }) }).first();
+  await expect(fix).toBeVisible();
+  const fixId = await fix.getAttribute('data-fix');
+  await fix.getByRole('button', { name: 'Apply it for me' }).click();
+  const runs = page.locator('ul.fix-runs li.fix-run');
+  await expect(runs).toHaveCount(1);
+  // This agent runs on Linux: a Windows fix is refused with the reason, a clear final state.
+  await expect(runs.first().locator('.fix-state')).not.toContainText('Waiting for the agent', { timeout: 20_000 });
+  await expect(runs.first().locator('.fix-state')).not.toBeEmpty();
+  // Saying it did not help takes it off the list and reorders the rest.
+  await panel.locator(`ol.fixes li[data-fix="${fixId}"] button[data-worked="false"]`).click();
+  await expect(panel.locator(`ol.fixes li[data-fix="${fixId}"]`)).toHaveCount(0);
+}
+
+test('a suggested fix is applied by the agent and its outcome recorded', async ({ page }) => {
+  const panel = await openCase(page, true);
+  await applyAndReport(page, panel);
+});
+
+test.describe('fixes without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('applying a fix and saying it failed are plain form posts', async ({ page }) => {
+    const panel = await openCase(page, false);
+    await applyAndReport(page, panel);
+  });
+});
