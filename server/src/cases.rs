@@ -42,7 +42,8 @@ pub struct PlannedRun {
 }
 
 /// The checks every new case starts with: can the agent reach the port, can the server
-/// reach it too, and what does the RDP server answer (security protocols, TLS certificate).
+/// reach it too, what does the RDP server answer (security protocols, TLS certificate), and
+/// do the host's clock and the employee's PC's agree (read over CredSSP).
 pub fn first_checks(case: &NewCase, agent: Option<Uuid>, settings: &Settings) -> Vec<PlannedRun> {
     let target = case.target.clone();
     let timeout_ms = settings.connect_timeout_ms;
@@ -70,9 +71,17 @@ pub fn first_checks(case: &NewCase, agent: Option<Uuid>, settings: &Settings) ->
         },
         PlannedRun {
             spec: CheckSpec::RdpTls {
-                target,
+                target: target.clone(),
                 timeout_ms,
                 probe_versions: true,
+            },
+            runner: Runner::Agent(agent),
+        },
+        PlannedRun {
+            spec: CheckSpec::ClockCompare {
+                target,
+                tolerance_s: agent_client::rdp::clock::DEFAULT_TOLERANCE_S,
+                timeout_ms,
             },
             runner: Runner::Agent(agent),
         },

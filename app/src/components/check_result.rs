@@ -75,6 +75,20 @@ pub fn CheckResult(run: CheckRunView) -> impl IntoView {
             };
             view! { <p class="status verdict" data-verdict=format!("{:?}", report.verdict)>{message}</p> }.into_any()
         }
+        (CheckStatus::Succeeded, Some(CheckReport::ClockCompare(report))) => {
+            use agent_client::rdp::clock::ClockVerdict;
+            let tone = match report.verdict {
+                ClockVerdict::InSync => "good",
+                ClockVerdict::Skewed => "bad",
+                ClockVerdict::CouldNotRead => "",
+            };
+            view! {
+                <p class=format!("status verdict {tone}") data-verdict=format!("{:?}", report.verdict)>
+                    {report.explanation.clone()}
+                </p>
+            }
+            .into_any()
+        }
         (CheckStatus::Succeeded, Some(CheckReport::Host(report))) => {
             let summary = report.summary();
             let outcome = summary
@@ -131,6 +145,7 @@ fn check_title(check_id: &str) -> String {
         "rdp-negotiate" => "Which Remote Desktop security does it offer?".to_owned(),
         "rdp-tls" => "Is its Remote Desktop certificate in order?".to_owned(),
         "dns-resolve" => "Does its name lead to the right address?".to_owned(),
+        "clock-compare" => "Do its clock and yours agree?".to_owned(),
         other => other.to_owned(),
     }
 }
