@@ -104,6 +104,29 @@ pub(crate) fn most_likely_first(
     order
 }
 
+/// "Most likely first" deciding for itself when to give up, without looking at costs: the
+/// fixes among `candidates` by probability, each tried only while its chance of resolving the
+/// case given that the earlier ones failed is at least `cutoff`; the caller escalates after
+/// the last. A cutoff of 0 tries every fix that can still help. A baseline for the simulator.
+pub(crate) fn most_likely_first_until(
+    actions: &[RepairAction],
+    candidates: &[usize],
+    posterior: &[f64],
+    cutoff: f64,
+) -> Vec<usize> {
+    let mut weights = posterior.to_vec();
+    let mut kept = Vec::new();
+    for action in most_likely_first(actions, candidates, posterior) {
+        let unresolved: f64 = weights.iter().sum();
+        if unresolved <= 0.0 || actions[action].resolved_mass(&weights) < cutoff * unresolved {
+            break;
+        }
+        actions[action].fail(&mut weights);
+        kept.push(action);
+    }
+    kept
+}
+
 /// "Cheapest first": by cost, ties to the more likely. A baseline for the simulator.
 pub(crate) fn cheapest_first(
     actions: &[RepairAction],
@@ -290,6 +313,35 @@ mod tests {
                 .abs()
                 < 1e-12
         );
+    }
+
+    #[test]
+    fn most_likely_first_with_a_cutoff_stops_at_the_first_unlikely_fix() {
+        let actions = [
+            action(7200.0, &[(0, 0.9)]),
+            action(60.0, &[(1, 0.5)]),
+            action(30.0, &[(0, 0.2), (1, 0.2)]),
+        ];
+        let posterior = [0.7, 0.3];
+        let every = [0, 1, 2];
+        // By probability alone, each given the earlier failed: 0.63, 0.41, 0.2; costs never matter.
+        assert_eq!(
+            most_likely_first(&actions, &every, &posterior),
+            vec![0, 1, 2]
+        );
+        assert_eq!(
+            most_likely_first_until(&actions, &every, &posterior, 0.0),
+            vec![0, 1, 2]
+        );
+        assert_eq!(
+            most_likely_first_until(&actions, &every, &posterior, 0.3),
+            vec![0, 1]
+        );
+        assert_eq!(
+            most_likely_first_until(&actions, &every, &posterior, 0.5),
+            vec![0]
+        );
+        assert!(most_likely_first_until(&actions, &every, &posterior, 0.9).is_empty());
     }
 
     #[test]

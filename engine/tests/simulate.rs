@@ -26,6 +26,11 @@ fn the_json_report_has_every_key_and_plausible_figures() {
         "checklist_questions",
         "ecr_gap_to_optimum",
         "ecr_saving_vs_most_likely",
+        "ecr_saving_vs_most_likely_cutoff",
+        "most_likely_cutoff",
+        "ecr_saving_vs_most_likely_undominated",
+        "most_likely_cutoff_undominated",
+        "ecr_saving_vs_most_likely_every_fix",
         "ece",
         "brier",
         "log_loss",
@@ -46,6 +51,11 @@ fn the_json_report_has_every_key_and_plausible_figures() {
     assert!(
         figure("ecr_gap_to_optimum") >= -1e-12,
         "P-over-C cannot beat the optimum"
+    );
+    assert!(
+        figure("ecr_saving_vs_most_likely_cutoff")
+            <= figure("ecr_saving_vs_most_likely_every_fix") + 1e-12,
+        "trying every fix is one of the cutoffs most-likely-first may pick"
     );
     assert!(figure("step_p99_us") >= figure("step_p50_us"));
     assert!(figure("ecr_escalation_seconds") <= figure("ecr_mean_seconds"));
@@ -94,6 +104,9 @@ fn the_table_shows_targets_and_learning_runs() {
         "lower bound",
         "fixed checklist",
         "gap to the exact optimum",
+        "(its best cutoff)",
+        "skipping fixes dearer than escalation",
+        "the order alone",
         "expected calibration error",
         "step latency p99",
     ] {
