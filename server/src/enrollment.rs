@@ -20,6 +20,14 @@ use uuid::Uuid;
 /// Tokens start with this, so they are recognisable in a config file or a secret scanner.
 pub const TOKEN_PREFIX: &str = "rdpd_enroll_";
 
+/// A new secret: `prefix` and 32 random bytes in URL-safe base64. Only its SHA-256 is stored.
+pub fn new_secret(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    )
+}
+
 /// A freshly created token: the only time its clear text exists.
 #[derive(Debug)]
 pub struct NewToken {
@@ -34,10 +42,7 @@ pub async fn create_token(
     valid_for: Duration,
     uses: u32,
 ) -> anyhow::Result<NewToken> {
-    let token = format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
-    );
+    let token = new_secret(TOKEN_PREFIX);
     let id = Uuid::new_v4();
     let expires_at = Utc::now() + chrono::Duration::from_std(valid_for)?;
     sqlx::query(

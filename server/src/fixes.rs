@@ -35,36 +35,66 @@ pub enum FixSide {
     Host,
 }
 
-/// The agent fix that performs a knowledge-model action, and where it runs. Model actions
-/// without an agent fix (e.g. `host.restart`) are done by people.
+/// Knowledge-model actions an agent performs: the model's action, the agent fix, and where
+/// it runs. Model actions not listed (e.g. `host.restart`) are done by people; agent fixes not
+/// listed (the xrdp ones) change the host.
+const AGENT_FIXES: &[(&str, &str, FixSide)] = &[
+    ("client.flush_dns", "flush-dns", FixSide::Client),
+    (
+        "client.reset_licensing_cache",
+        "reset-licensing-cache",
+        FixSide::Client,
+    ),
+    ("client.resync_clock", "resync-clock", FixSide::Client),
+    (
+        "client.allow_encryption_oracle",
+        "allow-encryption-oracle",
+        FixSide::Client,
+    ),
+    (
+        "host.start_rdp_services",
+        "start-rdp-services",
+        FixSide::Host,
+    ),
+    (
+        "host.enable_rdp_firewall_rules",
+        "enable-firewall-rule",
+        FixSide::Host,
+    ),
+    (
+        "host.enable_rdp_websocket_rule",
+        "enable-gateway-transport",
+        FixSide::Host,
+    ),
+    ("host.restore_rdp_port", "restore-rdp-port", FixSide::Host),
+    (
+        "host.renew_rdp_certificate",
+        "renew-rdp-certificate",
+        FixSide::Host,
+    ),
+    ("host.enable_tls12", "enable-tls12", FixSide::Host),
+    (
+        "host.set_security_layer_negotiate",
+        "set-security-layer-negotiate",
+        FixSide::Host,
+    ),
+    ("host.disable_nla", "disable-nla", FixSide::Host),
+];
+
+/// The agent fix that performs a knowledge-model action, and where it runs.
 pub fn agent_fix_for_action(action: &str) -> Option<(&'static str, FixSide)> {
-    use FixSide::{Client, Host};
-    Some(match action {
-        "client.flush_dns" => ("flush-dns", Client),
-        "client.reset_licensing_cache" => ("reset-licensing-cache", Client),
-        "client.resync_clock" => ("resync-clock", Client),
-        "client.allow_encryption_oracle" => ("allow-encryption-oracle", Client),
-        "host.start_rdp_services" => ("start-rdp-services", Host),
-        "host.enable_rdp_firewall_rules" => ("enable-firewall-rule", Host),
-        "host.enable_rdp_websocket_rule" => ("enable-gateway-transport", Host),
-        "host.restore_rdp_port" => ("restore-rdp-port", Host),
-        "host.renew_rdp_certificate" => ("renew-rdp-certificate", Host),
-        "host.enable_tls12" => ("enable-tls12", Host),
-        "host.set_security_layer_negotiate" => ("set-security-layer-negotiate", Host),
-        "host.disable_nla" => ("disable-nla", Host),
-        _ => return None,
-    })
+    AGENT_FIXES
+        .iter()
+        .find(|(model_action, _, _)| *model_action == action)
+        .map(|(_, fix, side)| (*fix, *side))
 }
 
-/// Where an agent fix runs (fixes of the employee's PC are the ones the model calls
-/// `client.*`; everything else changes the host).
+/// Where an agent fix runs.
 pub fn side_of(fix_id: &str) -> FixSide {
-    match fix_id {
-        "flush-dns" | "reset-licensing-cache" | "resync-clock" | "allow-encryption-oracle" => {
-            FixSide::Client
-        }
-        _ => FixSide::Host,
-    }
+    AGENT_FIXES
+        .iter()
+        .find(|(_, fix, _)| *fix == fix_id)
+        .map_or(FixSide::Host, |(_, _, side)| *side)
 }
 
 /// The shortest approval: long enough to run the fix and see whether it helps.
@@ -452,4 +482,26 @@ pub async fn apply_journal(
     }
     tx.commit().await?;
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mapped_action_names_a_catalogued_fix_and_a_model_action() {
+        let model = engine::Model::shipped();
+        for (action, fix, _) in AGENT_FIXES {
+            assert!(fix_info(fix).is_some(), "{fix} is not an agent fix");
+            assert!(
+                model
+                    .fixes
+                    .iter()
+                    .any(|f| f.action.as_deref() == Some(*action)),
+                "{action} is not an action of the shipped model"
+            );
+        }
+        assert_eq!(side_of("flush-dns"), FixSide::Client);
+        assert_eq!(side_of("xrdp-start"), FixSide::Host);
+    }
 }

@@ -5,10 +5,9 @@
 //! `Authorization: Bearer rdpd_helpdesk_...`; the [`Helpdesk`] extractor refuses anything
 //! else with a 401 in the API's error format.
 
-use agent_client::signing::{random_bytes, sha256_hex};
+use agent_client::signing::sha256_hex;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use base64::Engine as _;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -40,10 +39,7 @@ pub async fn add_account(pool: &PgPool, name: &str) -> anyhow::Result<String> {
         valid_name(name),
         "{name:?} is not a valid account name: use 1 to 64 letters, digits, '.', '_', '@' or '-'"
     );
-    let token = format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
-    );
+    let token = crate::enrollment::new_secret(TOKEN_PREFIX);
     sqlx::query(
         "INSERT INTO helpdesk_accounts (id, name, token_hash) VALUES ($1, $2, $3) \
          ON CONFLICT (name) DO UPDATE SET token_hash = EXCLUDED.token_hash, revoked_at = NULL",

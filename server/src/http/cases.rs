@@ -25,7 +25,7 @@ pub struct CaseCreated {
     pub url: String,
 }
 
-fn parse_case_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(super) fn parse_case_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("case"))
 }
 

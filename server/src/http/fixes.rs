@@ -10,6 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::cases::parse_case_id;
 use super::error::{ApiError, ApiJson};
 use crate::fixes::{approve, queue_fix, ApprovalOrder, ApprovalView, FixError, FixOrder};
 use crate::helpdesk::Helpdesk;
@@ -65,10 +66,6 @@ impl From<FixError> for ApiError {
             FixError::Database(e) => ApiError::Database(e),
         }
     }
-}
-
-fn parse_case_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("case"))
 }
 
 /// Queues a fix for the case; the case's events report it as the agent answers.
