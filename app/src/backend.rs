@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::case::{CaseView, NewCase};
+use crate::diagnosis::PortalModel;
 use crate::error::PortalError;
 
 /// A boxed future, so the trait can be used as `dyn Portal`.
@@ -26,6 +27,8 @@ pub trait Portal: Send + Sync + 'static {
     fn apply_fix(&self, case_id: String, fix: String) -> PortalFuture<'_, ()>;
     /// Records whether a suggested fix made Remote Desktop work again.
     fn fix_outcome(&self, case_id: String, fix: String, worked: bool) -> PortalFuture<'_, ()>;
+    /// The model the server diagnoses with now.
+    fn diagnosis_model(&self) -> PortalFuture<'_, PortalModel>;
 }
 
 /// The handle server functions look up in the Leptos context.

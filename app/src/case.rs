@@ -210,6 +210,10 @@ pub struct DiagnosisSummary {
     /// Fixes in the order to try them (most likely to work per minute spent first).
     pub fixes: Vec<SuggestedFix>,
     pub closed: bool,
+    /// The evidence so far, so that the browser can take the next step itself
+    /// ([`crate::diagnosis::preview_answer`]).
+    #[serde(default)]
+    pub session: Option<engine::Session>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 
 pub mod case;
 pub mod components;
+pub mod diagnosis;
 pub mod error;
 pub mod pages;
 pub mod server_fns;

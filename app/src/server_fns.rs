@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::case::{CaseForm, CaseView};
+use crate::diagnosis::PortalModel;
 use crate::error::PortalError;
 
 #[cfg(feature = "ssr")]
@@ -57,4 +58,11 @@ pub async fn fix_outcome(case_id: String, fix: String, worked: bool) -> Result<(
     portal()?.fix_outcome(case_id.clone(), fix, worked).await?;
     leptos_axum::redirect(&format!("/cases/{case_id}"));
     Ok(())
+}
+
+/// The model the server diagnoses with (the expert model with the learned counts), so that
+/// the browser can take the next step itself while the server records an answer.
+#[server(endpoint = "diagnosis_model")]
+pub async fn diagnosis_model() -> Result<PortalModel, PortalError> {
+    portal()?.diagnosis_model().await
 }

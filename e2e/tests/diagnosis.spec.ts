@@ -71,3 +71,43 @@ test.describe('fixes without JavaScript', () => {
     await applyAndReport(page, panel);
   });
 });
+
+test('the browser works out an answer itself before the server has stored it', async ({ page }) => {
+  const panel = await openCase(page, true);
+  // Let the case's own checks finish first, so that only the answer moves the diagnosis.
+  await expect(page.locator('[aria-busy]')).toHaveAttribute('aria-busy', 'false', { timeout: 30_000 });
+  await expect(panel).toHaveAttribute('data-local-engine', 'true');
+  const question = panel.locator('[data-question]');
+  await expect(question).toBeVisible();
+  const asked = await question.getAttribute('data-question');
+
+  // Hold the answer on its way to the server.
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let sent = 0;
+  await page.route('**/api/answer', async (route) => {
+    sent += 1;
+    await held;
+    await route.continue();
+  });
+  await question.locator('button[data-answer]').first().click();
+
+  // The card moves on while the server has not even received the answer.
+  await expect(panel).toHaveAttribute('data-preview', 'true');
+  await expect(panel.getByRole('status').filter({ hasText: 'saving your answer' })).toBeVisible();
+  await expect(panel.locator(`[data-question="${asked}"]`)).toHaveCount(0);
+  expect(sent).toBe(1);
+  const previewCauses = (await panel.locator('ol.causes').textContent()) ?? '';
+  const previewFixes = await panel.locator('ol.fixes li').evaluateAll((items) => items.map((i) => i.getAttribute('data-fix')));
+  const nextQuestion = async () =>
+    (await panel.locator('[data-question]').count()) ? panel.locator('[data-question]').getAttribute('data-question') : null;
+  const previewNext = await nextQuestion();
+
+  // The server's result replaces the preview, and it is the same: one engine, same inputs.
+  release();
+  await expect(panel).toHaveAttribute('data-preview', 'false', { timeout: 15_000 });
+  await expect(panel.locator('ol.causes')).toHaveText(previewCauses);
+  const serverFixes = await panel.locator('ol.fixes li').evaluateAll((items) => items.map((i) => i.getAttribute('data-fix')));
+  expect(serverFixes).toEqual(previewFixes);
+  expect(await nextQuestion()).toBe(previewNext);
+});

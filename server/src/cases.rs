@@ -169,17 +169,10 @@ pub async fn load_case(
     let Some((id, created_at, error_code, extended_code, target_host, target_port)) = case else {
         return Ok(None);
     };
-    let runs: Vec<RunRow> = sqlx::query_as(
-        "SELECT r.catalogue_id, r.runner, r.status::text, a.hostname, r.report, r.problem \
-         FROM jobs r LEFT JOIN agents a ON a.id = r.agent_id \
-         WHERE r.case_id = $1 AND r.kind = 'check' ORDER BY r.seq",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
+    let checks = check_runs(pool, id).await?;
     let fixes = crate::fixes::for_case(pool, id).await?;
-    let diagnosis = match crate::diagnosis::latest_for_case(pool, model, id).await {
-        Ok(view) => view.as_ref().map(crate::diagnosis::summary_for_portal),
+    let diagnosis = match crate::diagnosis::portal_summary_for_case(pool, model, id).await {
+        Ok(summary) => summary,
         Err(crate::diagnosis::DiagnosisError::Database(e)) => return Err(e),
         Err(e) => {
             // A session the current model cannot read (e.g. a removed id) must not hide the
@@ -197,20 +190,33 @@ pub async fn load_case(
         extended_code: extended_code.and_then(|c| u32::try_from(c).ok()),
         target_host,
         target_port: u16::try_from(target_port).unwrap_or(0),
-        checks: runs
-            .into_iter()
-            .map(
-                |(check_id, runner, status, agent_hostname, report, problem)| CheckRunView {
-                    check_id,
-                    run_by_server: runner == "server",
-                    status: status_from_db(&status),
-                    agent_hostname,
-                    report: report.map(|r| r.0),
-                    problem,
-                },
-            )
-            .collect(),
+        checks,
     }))
+}
+
+/// A case's check runs, in the order they were queued.
+pub async fn check_runs(pool: &PgPool, case_id: Uuid) -> sqlx::Result<Vec<CheckRunView>> {
+    let runs: Vec<RunRow> = sqlx::query_as(
+        "SELECT r.catalogue_id, r.runner, r.status::text, a.hostname, r.report, r.problem \
+         FROM jobs r LEFT JOIN agents a ON a.id = r.agent_id \
+         WHERE r.case_id = $1 AND r.kind = 'check' ORDER BY r.seq",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(runs
+        .into_iter()
+        .map(
+            |(check_id, runner, status, agent_hostname, report, problem)| CheckRunView {
+                check_id,
+                run_by_server: runner == "server",
+                status: status_from_db(&status),
+                agent_hostname,
+                report: report.map(|r| r.0),
+                problem,
+            },
+        )
+        .collect())
 }
 
 /// Opens a case for an employee and queues its first checks.

@@ -466,13 +466,23 @@ pub async fn load(
     model: &DiagnosisModel,
     id: Uuid,
 ) -> Result<DiagnosisView, DiagnosisError> {
+    let (compiled, row, state) = read_session(pool, model, id).await?;
+    Ok(view(&compiled, id, row, state))
+}
+
+/// A session as stored, the model it is read with, and what the engine makes of it.
+async fn read_session(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    id: Uuid,
+) -> Result<(Arc<CompiledModel>, SessionRow, SessionState), DiagnosisError> {
     let compiled = model.current();
     let mut conn = pool.acquire().await?;
     let row = fetch_session(&mut conn, id, false)
         .await?
         .ok_or(DiagnosisError::SessionNotFound)?;
     let state = session_state(&compiled, &row.session, id)?;
-    Ok(view(&compiled, id, row, state))
+    Ok((compiled, row, state))
 }
 
 /// Applies one change to a session, in a transaction holding its row lock. A refused change
@@ -922,17 +932,21 @@ pub async fn latest_for_case(
     model: &DiagnosisModel,
     case_id: Uuid,
 ) -> Result<Option<DiagnosisView>, DiagnosisError> {
-    let id: Option<Uuid> = sqlx::query_scalar(
+    match latest_session_id(pool, case_id).await? {
+        Some(id) => load(pool, model, id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The case's open session, or else its most recent one.
+async fn latest_session_id(pool: &PgPool, case_id: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
         "SELECT id FROM diagnosis_sessions WHERE case_id = $1 \
          ORDER BY (status = 'open') DESC, created_at DESC LIMIT 1",
     )
     .bind(case_id)
     .fetch_optional(pool)
-    .await?;
-    match id {
-        Some(id) => load(pool, model, id).await.map(Some),
-        None => Ok(None),
-    }
+    .await
 }
 
 /// Applies `action` to the case's open session, if it has one.
@@ -954,81 +968,6 @@ pub async fn apply_to_case(
     }
 }
 
-/// What a finished check tells the engine: the model's check id and outcome id.
-pub fn check_evidence(run_by_server: bool, report: &CheckReport) -> Option<(&'static str, String)> {
-    match report {
-        CheckReport::TcpConnect(report) => {
-            let check = if run_by_server {
-                "tcp-connect-from-server"
-            } else {
-                "tcp-connect"
-            };
-            Some((check, serde_name(&report.verdict)?))
-        }
-        CheckReport::RdpNegotiate(report) => {
-            use agent_client::rdp::report::NegotiateVerdict as V;
-            use agent_client::rdp::x224::Protocol;
-            let outcome = match report.verdict {
-                V::EnhancedSecurity => match report.summary.preferred {
-                    Some(Protocol::Hybrid | Protocol::HybridEx) => "credssp",
-                    _ => "tls",
-                },
-                V::StandardRdpOnly => "standard-rdp",
-                V::Refused | V::CertificateMissing => "negotiation-failure",
-                V::NotRdp | V::ConnectionClosed | V::NoReply | V::Unreachable | V::NotResolved => {
-                    "no-answer"
-                }
-            };
-            Some(("rdp-negotiate", outcome.to_owned()))
-        }
-        CheckReport::RdpTls(report) => {
-            use agent_client::rdp::report::TlsVerdict as V;
-            let outcome = match report.verdict {
-                V::Ok | V::SelfSigned | V::NameMismatch => "ok",
-                V::CertificateExpired | V::CertificateNotYetValid => "cert-expired",
-                V::HandshakeFailed
-                | V::CertificateOrKeyBroken
-                | V::OnlyLegacyTls
-                | V::CertificateMissing => "handshake-failed",
-                V::TlsNotOffered | V::NegotiationFailed | V::Unreachable | V::NotResolved => {
-                    "no-connection"
-                }
-            };
-            Some(("rdp-tls", outcome.to_owned()))
-        }
-        CheckReport::DnsResolve(report) => {
-            use agent_client::wire::DnsVerdict;
-            // Without the host's own addresses there is nothing to compare: no evidence.
-            (report.verdict != DnsVerdict::Unverified)
-                .then(|| serde_name(&report.verdict))
-                .flatten()
-                .map(|outcome| ("dns-resolve", outcome))
-        }
-        CheckReport::ClockCompare(report) => {
-            use agent_client::rdp::clock::ClockVerdict as V;
-            // A clock that could not be read over RDP is no evidence either way.
-            let outcome = match report.verdict {
-                V::InSync => "in-sync",
-                V::Skewed => "skewed",
-                V::CouldNotRead => return None,
-            };
-            Some(("clock-compare", outcome.to_owned()))
-        }
-        CheckReport::Host(report) => {
-            let summary = report.summary();
-            summary.outcome.map(|outcome| (report.id(), outcome))
-        }
-    }
-}
-
-/// A unit enum's name as serde spells it (the agent's kebab-case ids match the model's).
-fn serde_name<T: Serialize>(value: &T) -> Option<String> {
-    serde_json::to_value(value)
-        .ok()?
-        .as_str()
-        .map(str::to_owned)
-}
-
 /// Feeds a finished check into the case's diagnosis. A check the model does not know, or
 /// an outcome already recorded, changes nothing and is not an error for the dispatcher.
 pub async fn record_check_for_case(
@@ -1038,7 +977,7 @@ pub async fn record_check_for_case(
     run_by_server: bool,
     report: &CheckReport,
 ) {
-    let Some((check, outcome)) = check_evidence(run_by_server, report) else {
+    let Some((check, outcome)) = app::diagnosis::check_evidence(run_by_server, report) else {
         return;
     };
     let action = Action::Check {
@@ -1056,69 +995,32 @@ pub async fn record_check_for_case(
     }
 }
 
-/// The diagnosis as the portal shows it to the employee.
-pub fn summary_for_portal(view: &DiagnosisView) -> app::case::DiagnosisSummary {
-    use app::case::{AnswerChoice, DiagnosisSummary, LikelyCause, PendingQuestion, SuggestedFix};
-    let question = view.next_step.as_ref().and_then(|step| match &step.detail {
-        StepDetail::Question {
-            text,
-            input,
-            answers,
-        } => Some(PendingQuestion {
-            id: step.id.clone(),
-            text: text.clone(),
-            typed: matches!(input, AnswerInput::Code),
-            answers: answers
-                .iter()
-                .map(|a| AnswerChoice {
-                    id: a.id.clone(),
-                    label: a.label.clone(),
-                })
-                .collect(),
-        }),
-        StepDetail::Check { .. } => None,
-    });
-    // The engine wants a check's result first: one the portal's flow is still running.
-    let waiting_for_checks = !view.closed
-        && view
-            .next_step
-            .as_ref()
-            .is_some_and(|step| matches!(step.detail, StepDetail::Check { .. }));
-    DiagnosisSummary {
-        waiting_for_checks,
-        session_id: view.id.to_string(),
-        causes: view
-            .causes
-            .iter()
-            .take(5)
-            .map(|c| LikelyCause {
-                id: c.id.clone(),
-                name: c.name.clone(),
-                probability: c.probability,
-            })
-            .collect(),
-        question: if view.closed { None } else { question },
-        stop_asking: view.stop_asking,
-        fixes: view
-            .fixes
-            .iter()
-            .take(5)
-            .map(|f| SuggestedFix {
-                id: f.id.clone(),
-                name: f.name.clone(),
-                tier: serde_json::to_value(f.tier)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                probability: f.probability,
-                agent_fix: f
-                    .action
-                    .as_deref()
-                    .and_then(crate::fixes::agent_fix_for_action)
-                    .map(|(fix, _)| fix.to_owned()),
-            })
-            .collect(),
-        closed: view.closed,
+/// The case's most recent diagnosis as the portal shows it, with its evidence so that the
+/// browser can take the next step itself.
+pub async fn portal_summary_for_case(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    case_id: Uuid,
+) -> Result<Option<app::case::DiagnosisSummary>, DiagnosisError> {
+    let Some(id) = latest_session_id(pool, case_id).await? else {
+        return Ok(None);
+    };
+    let (compiled, row, state) = read_session(pool, model, id).await?;
+    Ok(Some(app::diagnosis::summarize(
+        &compiled,
+        &crate::fixes::agent_fixes_of(compiled.model()),
+        &id.to_string(),
+        &row.session,
+        &state,
+    )))
+}
+
+/// The model the server diagnoses with now, for the browser's own steps.
+pub fn portal_model(model: &DiagnosisModel) -> app::diagnosis::PortalModel {
+    let compiled = model.current();
+    app::diagnosis::PortalModel {
+        agent_fixes: crate::fixes::agent_fixes_of(compiled.model()),
+        model: compiled.model().clone(),
     }
 }
 
@@ -1188,38 +1090,20 @@ async fn skip_checks_while_locked(pool: &PgPool, model: &DiagnosisModel, case_id
         }
         // What the case's runs of this check say: still running (wait for it), finished with
         // a report (record that: it may have finished before the session existed), or nothing
-        // (record it as not run).
-        type RunRow = (String, bool, Option<Json<CheckReport>>);
-        let runs: sqlx::Result<Vec<RunRow>> = sqlx::query_as(
-            "SELECT status::text, runner = 'server', report FROM jobs WHERE case_id = $1 AND kind = 'check' \
-                 AND (CASE WHEN runner = 'server' AND catalogue_id = 'tcp-connect' \
-                           THEN 'tcp-connect-from-server' ELSE catalogue_id END) = $2 \
-             ORDER BY seq",
-        )
-        .bind(case_id)
-        .bind(&check)
-        .fetch_all(pool)
-        .await;
-        let runs = match runs {
+        // (record it as not run). The browser's preview follows the same rule.
+        let runs = match crate::cases::check_runs(pool, case_id).await {
             Ok(runs) => runs,
             Err(e) => {
                 tracing::warn!(case.id = %case_id, error = %e, "could not look at the case's checks");
                 return;
             }
         };
-        if runs
-            .iter()
-            .any(|(status, ..)| matches!(status.as_str(), "queued" | "sent" | "running"))
-        {
+        let Some(result) = app::diagnosis::catch_up_check(&check, &runs) else {
             return;
-        }
-        let reported = runs.iter().find_map(|(_, by_server, report)| {
-            let (id, outcome) = check_evidence(*by_server, &report.as_ref()?.0)?;
-            (id == check).then_some(outcome)
-        });
+        };
         let action = Action::Check {
             check: check.clone(),
-            result: reported.map_or(CheckResult::NotRun, CheckResult::Outcome),
+            result,
         };
         match apply(pool, model, view.id, &action).await {
             Ok(_) => tracing::debug!(case.id = %case_id, check, "check caught up in the diagnosis"),

@@ -89,6 +89,18 @@ pub fn agent_fix_for_action(action: &str) -> Option<(&'static str, FixSide)> {
         .map(|(_, fix, side)| (*fix, *side))
 }
 
+/// For each fix of `model` that an agent performs: the agent's fix id.
+pub fn agent_fixes_of(model: &engine::Model) -> std::collections::BTreeMap<String, String> {
+    model
+        .fixes
+        .iter()
+        .filter_map(|fix| {
+            let (agent_fix, _) = fix.action.as_deref().and_then(agent_fix_for_action)?;
+            Some((fix.id.clone(), agent_fix.to_owned()))
+        })
+        .collect()
+}
+
 /// Where an agent fix runs.
 pub fn side_of(fix_id: &str) -> FixSide {
     AGENT_FIXES

@@ -49,6 +49,10 @@ impl PortalBackend {
 }
 
 impl Portal for PortalBackend {
+    fn diagnosis_model(&self) -> PortalFuture<'_, app::diagnosis::PortalModel> {
+        Box::pin(async move { Ok(crate::diagnosis::portal_model(&self.0.diagnosis)) })
+    }
+
     fn answer(&self, case_id: String, question: String, answer: String) -> PortalFuture<'_, ()> {
         Box::pin(async move {
             let case_id = Uuid::parse_str(&case_id).map_err(|_| PortalError::CaseNotFound)?;

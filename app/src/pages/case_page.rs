@@ -80,7 +80,9 @@ fn CaseDetails(case: CaseView) -> impl IntoView {
         </dl>
         <DiagnosisPanel
             case_id=current.with_untracked(|c| c.id.clone())
-            diagnosis=Signal::derive(move || current.with(|c| c.diagnosis.clone()))
+            // A memo: only a change of the diagnosis itself replaces the browser's preview.
+            diagnosis=Memo::new(move |_| current.with(|c| c.diagnosis.clone()))
+            checks=Signal::derive(move || current.with(|c| c.checks.clone()))
         />
         <FixRuns runs=Signal::derive(move || current.with(|c| c.fixes.clone()))/>
         <section aria-labelledby="checks-title">

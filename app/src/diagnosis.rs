@@ -1,0 +1,481 @@
+//! The engine's state as the employee sees it, computed by the very same code on the server
+//! (the authoritative record) and in the browser (instant feedback while the server stores
+//! an answer).
+//!
+//! The server sends the page a [`DiagnosisSummary`] that carries the session's evidence, and
+//! on request the model it diagnoses with ([`PortalModel`]: the shipped model with the learned
+//! counts). With both, the browser takes the next step itself the moment an answer is chosen;
+//! the server's own summary replaces that preview as soon as it arrives.
+
+use std::collections::BTreeMap;
+
+use agent_client::wire::CheckReport;
+use engine::{CheckResult, CompiledModel, Model, Session, SessionError, SessionState, StepKind};
+use serde::{Deserialize, Serialize};
+
+use crate::case::{
+    AnswerChoice, CheckRunView, DiagnosisSummary, LikelyCause, PendingQuestion, SuggestedFix,
+};
+
+/// How many causes and fixes the portal shows.
+const SHOWN_CAUSES: usize = 5;
+const SHOWN_FIXES: usize = 5;
+
+/// The model the server diagnoses with, as the browser receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortalModel {
+    /// The expert model with every count learned so far.
+    pub model: Model,
+    /// For each fix an agent can perform: the agent's fix id (the portal offers to apply it).
+    pub agent_fixes: BTreeMap<String, String>,
+}
+
+/// [`PortalModel`], compiled for inference in the browser.
+#[derive(Debug, Clone)]
+pub struct LocalModel {
+    pub compiled: CompiledModel,
+    pub agent_fixes: BTreeMap<String, String>,
+}
+
+impl PortalModel {
+    /// Validates and indexes the model; a model the server could serve always compiles.
+    pub fn compile(self) -> Result<LocalModel, String> {
+        let compiled = CompiledModel::new(self.model).map_err(|problems| {
+            let first = problems.first().map(ToString::to_string);
+            format!(
+                "the diagnosis model does not validate: {}",
+                first.unwrap_or_default()
+            )
+        })?;
+        Ok(LocalModel {
+            compiled,
+            agent_fixes: self.agent_fixes,
+        })
+    }
+}
+
+/// The diagnosis card's content for a session in a given state.
+pub fn summarize(
+    model: &CompiledModel,
+    agent_fixes: &BTreeMap<String, String>,
+    session_id: &str,
+    session: &Session,
+    state: &SessionState,
+) -> DiagnosisSummary {
+    let document = model.model();
+    let question = state
+        .next_step
+        .as_ref()
+        .filter(|step| step.kind == StepKind::Question)
+        .and_then(|step| document.questions.iter().find(|q| q.id == step.id))
+        .map(|question| PendingQuestion {
+            id: question.id.clone(),
+            text: question.text.clone(),
+            typed: matches!(question.input, engine::AnswerInput::Code),
+            answers: question
+                .answers
+                .iter()
+                .map(|a| AnswerChoice {
+                    id: a.id.clone(),
+                    label: a.label.clone(),
+                })
+                .collect(),
+        });
+    // The engine wants a check's result first: one the portal's flow is still running.
+    let waiting_for_checks = !state.closed
+        && state
+            .next_step
+            .as_ref()
+            .is_some_and(|step| matches!(step.kind, StepKind::Check { .. }));
+    let cause_name = |id: &str| {
+        let cause = document.causes.iter().find(|c| c.id == id);
+        cause.map(|c| c.name.clone()).unwrap_or_default()
+    };
+    let fix_name = |id: &str| {
+        let fix = document.fixes.iter().find(|f| f.id == id);
+        fix.map(|f| f.name.clone()).unwrap_or_default()
+    };
+    DiagnosisSummary {
+        session_id: session_id.to_owned(),
+        causes: state
+            .causes
+            .iter()
+            .take(SHOWN_CAUSES)
+            .map(|c| LikelyCause {
+                name: cause_name(&c.id),
+                id: c.id.clone(),
+                probability: c.probability,
+            })
+            .collect(),
+        question: if state.closed { None } else { question },
+        stop_asking: state.stop_asking,
+        waiting_for_checks,
+        fixes: state
+            .fixes
+            .iter()
+            .take(SHOWN_FIXES)
+            .map(|f| SuggestedFix {
+                name: fix_name(&f.id),
+                id: f.id.clone(),
+                tier: serde_json::to_value(f.tier)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                probability: f.probability,
+                agent_fix: agent_fixes.get(&f.id).cloned(),
+            })
+            .collect(),
+        closed: state.closed,
+        session: Some(session.clone()),
+    }
+}
+
+/// What the diagnosis becomes once `answer` to `question` is recorded and the checks whose
+/// runs are over are caught up (as the server does), worked out locally; None when the engine
+/// refuses the answer (the server will say why) or the summary carries no session.
+pub fn preview_answer(
+    local: &LocalModel,
+    summary: &DiagnosisSummary,
+    runs: &[CheckRunView],
+    question: &str,
+    answer: &str,
+) -> Option<DiagnosisSummary> {
+    let mut session = summary.session.clone()?;
+    session.answer(&local.compiled, question, answer).ok()?;
+    let state = catch_up_on_checks(&local.compiled, &mut session, runs).ok()?;
+    Some(summarize(
+        &local.compiled,
+        &local.agent_fixes,
+        &summary.session_id,
+        &session,
+        &state,
+    ))
+}
+
+/// The model's id for a run of the catalogue check `catalogue_id`: the server's own TCP
+/// connect is a check of its own (a second vantage point).
+pub fn model_check_id(catalogue_id: &str, run_by_server: bool) -> &str {
+    match catalogue_id {
+        "tcp-connect" if run_by_server => "tcp-connect-from-server",
+        other => other,
+    }
+}
+
+/// What a finished check tells the engine: the model's check id and outcome id.
+pub fn check_evidence(run_by_server: bool, report: &CheckReport) -> Option<(&str, String)> {
+    match report {
+        CheckReport::TcpConnect(report) => {
+            let check = model_check_id("tcp-connect", run_by_server);
+            Some((check, serde_name(&report.verdict)?))
+        }
+        CheckReport::RdpNegotiate(report) => {
+            use agent_client::rdp::report::NegotiateVerdict as V;
+            use agent_client::rdp::x224::Protocol;
+            let outcome = match report.verdict {
+                V::EnhancedSecurity => match report.summary.preferred {
+                    Some(Protocol::Hybrid | Protocol::HybridEx) => "credssp",
+                    _ => "tls",
+                },
+                V::StandardRdpOnly => "standard-rdp",
+                V::Refused | V::CertificateMissing => "negotiation-failure",
+                V::NotRdp | V::ConnectionClosed | V::NoReply | V::Unreachable | V::NotResolved => {
+                    "no-answer"
+                }
+            };
+            Some(("rdp-negotiate", outcome.to_owned()))
+        }
+        CheckReport::RdpTls(report) => {
+            use agent_client::rdp::report::TlsVerdict as V;
+            let outcome = match report.verdict {
+                V::Ok | V::SelfSigned | V::NameMismatch => "ok",
+                V::CertificateExpired | V::CertificateNotYetValid => "cert-expired",
+                V::HandshakeFailed
+                | V::CertificateOrKeyBroken
+                | V::OnlyLegacyTls
+                | V::CertificateMissing => "handshake-failed",
+                V::TlsNotOffered | V::NegotiationFailed | V::Unreachable | V::NotResolved => {
+                    "no-connection"
+                }
+            };
+            Some(("rdp-tls", outcome.to_owned()))
+        }
+        CheckReport::DnsResolve(report) => {
+            use agent_client::wire::DnsVerdict;
+            // Without the host's own addresses there is nothing to compare: no evidence.
+            (report.verdict != DnsVerdict::Unverified)
+                .then(|| serde_name(&report.verdict))
+                .flatten()
+                .map(|outcome| ("dns-resolve", outcome))
+        }
+        CheckReport::ClockCompare(report) => {
+            use agent_client::rdp::clock::ClockVerdict as V;
+            // A clock that could not be read over RDP is no evidence either way.
+            let outcome = match report.verdict {
+                V::InSync => "in-sync",
+                V::Skewed => "skewed",
+                V::CouldNotRead => return None,
+            };
+            Some(("clock-compare", outcome.to_owned()))
+        }
+        CheckReport::Host(report) => {
+            let summary = report.summary();
+            summary.outcome.map(|outcome| (report.id(), outcome))
+        }
+    }
+}
+
+/// A unit enum's name as serde spells it (the agent's kebab-case ids match the model's).
+fn serde_name<T: Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The portal's rule for a check the engine wants next, from the case's runs of it: wait
+/// while one is still running (None); otherwise record what a finished run found, or, when
+/// no run found anything the model reads, that the check did not run (no evidence).
+pub fn catch_up_check(check: &str, runs: &[CheckRunView]) -> Option<CheckResult> {
+    let runs_of_check: Vec<&CheckRunView> = runs
+        .iter()
+        .filter(|run| model_check_id(&run.check_id, run.run_by_server) == check)
+        .collect();
+    if runs_of_check.iter().any(|run| !run.status.is_final()) {
+        return None;
+    }
+    let reported = runs_of_check.iter().find_map(|run| {
+        let (id, outcome) = check_evidence(run.run_by_server, run.report.as_ref()?)?;
+        (id == check).then_some(outcome)
+    });
+    Some(reported.map_or(CheckResult::NotRun, CheckResult::Outcome))
+}
+
+/// Records, as the server does after every step, the checks the engine asks for next whose
+/// runs are over. Stops at a check still running, or when the next step is a question.
+pub fn catch_up_on_checks(
+    model: &CompiledModel,
+    session: &mut Session,
+    runs: &[CheckRunView],
+) -> Result<SessionState, SessionError> {
+    // Each pass records one check; a model has far fewer checks than this.
+    for _ in 0..MAX_CATCH_UP {
+        let state = session.state(model)?;
+        let Some(check) = state
+            .next_step
+            .as_ref()
+            .filter(|step| matches!(step.kind, StepKind::Check { .. }))
+            .filter(|step| !session.check_results().contains_key(&step.id))
+            .map(|step| step.id.clone())
+        else {
+            return Ok(state);
+        };
+        match catch_up_check(&check, runs) {
+            Some(result) => session.record_check(model, &check, result)?,
+            None => return Ok(state),
+        }
+    }
+    session.state(model)
+}
+
+/// More passes than a model has checks.
+pub const MAX_CATCH_UP: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::CheckStatus;
+    use agent_client::target::CheckTarget;
+    use agent_client::wire::{Reachability, Resolution, TcpConnectReport};
+
+    fn shipped() -> LocalModel {
+        PortalModel {
+            model: Model::shipped(),
+            agent_fixes: BTreeMap::from([("flush-dns".to_owned(), "flush-dns".to_owned())]),
+        }
+        .compile()
+        .unwrap()
+    }
+
+    fn started(local: &LocalModel) -> DiagnosisSummary {
+        let mut session = Session::new(7);
+        session
+            .answer(&local.compiled, "error_code", "0x904")
+            .unwrap();
+        let state = catch_up_on_checks(&local.compiled, &mut session, &[]).unwrap();
+        summarize(&local.compiled, &local.agent_fixes, "s-1", &session, &state)
+    }
+
+    #[test]
+    fn the_model_survives_the_trip_to_the_browser() {
+        let sent = PortalModel {
+            model: Model::shipped(),
+            agent_fixes: BTreeMap::new(),
+        };
+        let received: PortalModel =
+            serde_json::from_str(&serde_json::to_string(&sent).unwrap()).unwrap();
+        assert_eq!(received, sent);
+        assert!(received.compile().is_ok());
+    }
+
+    #[test]
+    fn a_preview_is_what_the_server_computes_for_the_same_answer() {
+        let local = shipped();
+        let summary = started(&local);
+        let question = summary
+            .question
+            .clone()
+            .expect("the engine asks something first");
+        let answer = &question.answers.first().expect("a choice").id;
+        let preview = preview_answer(&local, &summary, &[], &question.id, answer).unwrap();
+
+        let mut session = summary.session.clone().unwrap();
+        session
+            .answer(&local.compiled, &question.id, answer)
+            .unwrap();
+        // What the server does with the same answer: record it, catch up on checks, show.
+        let state = catch_up_on_checks(&local.compiled, &mut session, &[]).unwrap();
+        let on_server = summarize(&local.compiled, &local.agent_fixes, "s-1", &session, &state);
+        assert_eq!(preview, on_server);
+        assert_ne!(
+            preview.session, summary.session,
+            "the answer is in the evidence"
+        );
+    }
+
+    fn run(
+        check: &str,
+        by_server: bool,
+        status: CheckStatus,
+        report: Option<CheckReport>,
+    ) -> CheckRunView {
+        CheckRunView {
+            check_id: check.to_owned(),
+            run_by_server: by_server,
+            status,
+            agent_hostname: None,
+            report,
+            problem: None,
+        }
+    }
+
+    fn tcp_report(verdict: Reachability) -> CheckReport {
+        CheckReport::TcpConnect(TcpConnectReport {
+            target: CheckTarget::parse("pc-1:3389").unwrap(),
+            resolution: Resolution {
+                literal: false,
+                addresses: vec![],
+                elapsed_ms: 1.0,
+                error: None,
+            },
+            attempts: vec![],
+            verdict,
+        })
+    }
+
+    #[test]
+    fn a_check_still_running_is_waited_for() {
+        let runs = [run("tcp-connect", false, CheckStatus::Running, None)];
+        assert_eq!(catch_up_check("tcp-connect", &runs), None);
+    }
+
+    #[test]
+    fn a_finished_run_is_recorded_and_a_missing_one_is_not_run() {
+        let runs = [
+            run(
+                "tcp-connect",
+                false,
+                CheckStatus::Succeeded,
+                Some(tcp_report(Reachability::NoAnswer)),
+            ),
+            run(
+                "tcp-connect",
+                true,
+                CheckStatus::Succeeded,
+                Some(tcp_report(Reachability::Open)),
+            ),
+            run("rdp-negotiate", false, CheckStatus::AgentOffline, None),
+        ];
+        assert_eq!(
+            catch_up_check("tcp-connect", &runs),
+            Some(CheckResult::Outcome("no-answer".to_owned()))
+        );
+        // The server's own connect is the model's second vantage point.
+        assert_eq!(
+            catch_up_check("tcp-connect-from-server", &runs),
+            Some(CheckResult::Outcome("open".to_owned()))
+        );
+        assert_eq!(
+            catch_up_check("rdp-negotiate", &runs),
+            Some(CheckResult::NotRun)
+        );
+        assert_eq!(
+            catch_up_check("firewall-rule", &runs),
+            Some(CheckResult::NotRun)
+        );
+    }
+
+    #[test]
+    fn catching_up_stops_at_a_question_or_a_running_check() {
+        let local = shipped();
+        let summary = started(&local);
+        let mut session = summary.session.clone().unwrap();
+        // With nothing running, every check the engine asks for is recorded until it asks
+        // the employee something.
+        let state = catch_up_on_checks(&local.compiled, &mut session, &[]).unwrap();
+        assert!(state
+            .next_step
+            .is_none_or(|step| step.kind == StepKind::Question));
+        assert!(session
+            .check_results()
+            .values()
+            .all(|r| *r == CheckResult::NotRun));
+
+        let mut waiting = Session::new(7);
+        waiting
+            .answer(&local.compiled, "error_code", "0x904")
+            .unwrap();
+        let wanted = waiting.state(&local.compiled).unwrap().next_step.unwrap();
+        if matches!(wanted.kind, StepKind::Check { .. }) {
+            let runs = [run(&wanted.id, false, CheckStatus::Queued, None)];
+            let state = catch_up_on_checks(&local.compiled, &mut waiting, &runs).unwrap();
+            assert_eq!(state.next_step.unwrap().id, wanted.id);
+            assert!(waiting.check_results().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_refused_answer_previews_nothing() {
+        let local = shipped();
+        let summary = started(&local);
+        let question = summary.question.clone().unwrap();
+        assert!(preview_answer(&local, &summary, &[], &question.id, "no-such-answer").is_none());
+        assert!(preview_answer(&local, &summary, &[], "no-such-question", "yes").is_none());
+        let without_evidence = DiagnosisSummary {
+            session: None,
+            ..summary
+        };
+        let answer = &question.answers[0].id;
+        assert!(preview_answer(&local, &without_evidence, &[], &question.id, answer).is_none());
+    }
+
+    #[test]
+    fn fixes_an_agent_performs_are_marked() {
+        let local = shipped();
+        let mut session = Session::new(1);
+        session
+            .answer(&local.compiled, "error_code", "0x904")
+            .unwrap();
+        session
+            .record_check(&local.compiled, "dns-resolve", "differs".to_owned().into())
+            .unwrap();
+        let state = session.state(&local.compiled).unwrap();
+        let summary = summarize(&local.compiled, &local.agent_fixes, "s", &session, &state);
+        let flush = summary.fixes.iter().find(|f| f.id == "flush-dns").unwrap();
+        assert_eq!(flush.agent_fix.as_deref(), Some("flush-dns"));
+        assert!(summary
+            .fixes
+            .iter()
+            .filter(|f| f.id != "flush-dns")
+            .all(|f| f.agent_fix.is_none()));
+    }
+}
