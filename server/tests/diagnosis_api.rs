@@ -83,6 +83,21 @@ async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
     (response.status(), response.json().await.unwrap())
 }
 
+/// The same with a helpdesk account's token (made on first use).
+async fn get_as_helpdesk(app: &TestApp, path: &str) -> (StatusCode, Value) {
+    let token = server::helpdesk::add_account(&app.pool, "ranking-reader")
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
 fn id(state: &Value) -> String {
     state["id"].as_str().unwrap().to_owned()
 }
@@ -786,7 +801,11 @@ async fn the_article_ranking_orders_by_the_wilson_lower_bound_computed_in_sql() 
             .await
             .unwrap();
     }
-    let (status, ranking) = get(&app, "/api/v1/articles/ranking").await;
+    // The helpdesk's view: nobody else reads it.
+    let (status, refused) = get(&app, "/api/v1/articles/ranking").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused["error"]["code"], "helpdesk_login_required");
+    let (status, ranking) = get_as_helpdesk(&app, "/api/v1/articles/ranking").await;
     assert_eq!(status, 200);
     let articles = ranking["articles"].as_array().unwrap();
     let model = Model::shipped();
@@ -839,7 +858,8 @@ async fn the_article_ranking_orders_by_the_wilson_lower_bound_computed_in_sql() 
         .collect();
     assert!(bounds.windows(2).all(|w| w[0] >= w[1]), "{bounds:?}");
 
-    let (status, for_vpn) = get(&app, "/api/v1/articles/ranking?cause=vpn-unstable").await;
+    let (status, for_vpn) =
+        get_as_helpdesk(&app, "/api/v1/articles/ranking?cause=vpn-unstable").await;
     assert_eq!(status, 200);
     assert_eq!(for_vpn["cause"], "vpn-unstable");
     assert_eq!(for_vpn["articles"][0]["id"], "kb-vpn-drops");
@@ -850,7 +870,7 @@ async fn the_article_ranking_orders_by_the_wilson_lower_bound_computed_in_sql() 
     assert!((bound - wilson_lower_bound(70.0, 80.0, 1.96)).abs() < 1e-12);
     assert_eq!(for_vpn["articles"][1]["tried"], 0.0);
 
-    let (status, error) = get(&app, "/api/v1/articles/ranking?cause=gremlins").await;
+    let (status, error) = get_as_helpdesk(&app, "/api/v1/articles/ranking?cause=gremlins").await;
     assert_eq!(status, 422);
     assert_eq!(error["error"]["code"], "invalid_cause");
 }
@@ -867,7 +887,7 @@ async fn articles_from_closed_sessions_reach_the_ranking_by_cascade_attribution(
     )
     .await;
     // Open sessions teach nothing yet: the cause is not known.
-    let (_, ranking) = get(&app, "/api/v1/articles/ranking").await;
+    let (_, ranking) = get_as_helpdesk(&app, "/api/v1/articles/ranking").await;
     assert!(ranking["articles"]
         .as_array()
         .unwrap()
@@ -881,7 +901,7 @@ async fn articles_from_closed_sessions_reach_the_ranking_by_cascade_attribution(
         json!({"confirmed_cause": "clock-skew"}),
     )
     .await;
-    let (_, ranking) = get(&app, "/api/v1/articles/ranking?cause=clock-skew").await;
+    let (_, ranking) = get_as_helpdesk(&app, "/api/v1/articles/ranking?cause=clock-skew").await;
     let find = |article: &str| {
         ranking["articles"]
             .as_array()

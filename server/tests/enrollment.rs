@@ -212,10 +212,22 @@ async fn heartbeats_must_be_signed_by_the_enrolled_key() {
 async fn agents_are_listed_with_their_version_and_online_state() {
     let app = spawn_app().await;
     let agent = app.spawn_agent().await;
+    // For the helpdesk and operators only.
+    let anonymous = app
+        .client
+        .get(format!("{}/api/v1/agents", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let token = server::helpdesk::add_account(&app.pool, "operator")
+        .await
+        .unwrap();
     let list = || async {
         let agents: serde_json::Value = app
             .client
             .get(format!("{}/api/v1/agents", app.address))
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap()

@@ -160,6 +160,7 @@ pub async fn heartbeat(
 
 /// `GET /api/v1/agents`: every agent with its online state and version.
 pub async fn list_agents(
+    _helpdesk: crate::helpdesk::Helpdesk,
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<crate::agents::AgentSummary>>, super::error::ApiError> {
     let agents = crate::agents::list(&state.pool, state.settings.agent_offline_after).await?;

@@ -214,8 +214,9 @@ pub struct ArticleRanking {
     pub articles: Vec<ArticleRank>,
 }
 
-/// `GET /api/v1/articles/ranking[?cause=ID]`: the helpdesk's static view.
+/// `GET /api/v1/articles/ranking[?cause=ID]`: the helpdesk's static view (helpdesk token).
 pub async fn get_article_ranking(
+    _helpdesk: crate::helpdesk::Helpdesk,
     State(state): State<AppState>,
     Query(query): Query<RankingQuery>,
 ) -> Result<Json<ArticleRanking>, ApiError> {
