@@ -22,6 +22,7 @@ fn the_json_report_has_every_key_and_plausible_figures() {
         "top1",
         "top3",
         "mean_questions",
+        "mean_questions_reaching_stop",
         "questions_lower_bound",
         "checklist_questions",
         "ecr_gap_to_optimum",
@@ -48,6 +49,10 @@ fn the_json_report_has_every_key_and_plausible_figures() {
         "the engine should beat guessing by far"
     );
     assert!(figure("mean_questions") < figure("checklist_questions"));
+    assert!(
+        figure("mean_questions_reaching_stop") <= figure("mean_questions") + 1e-9,
+        "in this model the cases that cannot reach the threshold ask longest"
+    );
     assert!(
         figure("ecr_gap_to_optimum") >= -1e-12,
         "P-over-C cannot beat the optimum"
