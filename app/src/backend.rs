@@ -27,6 +27,8 @@ pub trait Portal: Send + Sync + 'static {
     fn apply_fix(&self, case_id: String, fix: String) -> PortalFuture<'_, ()>;
     /// Records whether a suggested fix made Remote Desktop work again.
     fn fix_outcome(&self, case_id: String, fix: String, worked: bool) -> PortalFuture<'_, ()>;
+    /// Undoes a fix applied for the case (by its job id), from the agent's snapshot.
+    fn undo_fix(&self, case_id: String, job_id: String) -> PortalFuture<'_, ()>;
     /// The model the server diagnoses with now.
     fn diagnosis_model(&self) -> PortalFuture<'_, PortalModel>;
 }

@@ -177,6 +177,26 @@ pub struct FixActionView {
     pub repeated: bool,
 }
 
+impl FixActionView {
+    /// The state's name as the API spells it (`applied`, `rolled-back`, ...).
+    pub fn state_name(&self) -> String {
+        action_state_name(&self.state)
+    }
+
+    /// Whether "undo" means anything: something of the fix is (or may be) in place.
+    pub fn can_be_undone(&self) -> bool {
+        self.state.in_effect()
+    }
+}
+
+/// An agent action state's name as the API spells it (`applied`, `rolled-back`, ...).
+pub fn action_state_name(state: &ActionState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v["state"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// A case as the portal shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseView {

@@ -60,6 +60,15 @@ pub async fn fix_outcome(case_id: String, fix: String, worked: bool) -> Result<(
     Ok(())
 }
 
+/// Undoes a fix applied for the case, from the snapshot the agent took before changing
+/// anything.
+#[server(endpoint = "undo_fix")]
+pub async fn undo_fix(case_id: String, job_id: String) -> Result<(), PortalError> {
+    portal()?.undo_fix(case_id.clone(), job_id).await?;
+    leptos_axum::redirect(&format!("/cases/{case_id}"));
+    Ok(())
+}
+
 /// The model the server diagnoses with (the expert model with the learned counts), so that
 /// the browser can take the next step itself while the server records an answer.
 #[server(endpoint = "diagnosis_model")]

@@ -23,8 +23,9 @@ use std::time::Duration;
 use agent_client::signed_http::{post_json, CallError, Signer};
 use agent_client::signing::{random_bytes, Keypair};
 use agent_client::wire::{
-    ActionState, ApprovalToken, CheckReport, CheckRequest, CheckSpec, FixRequest, FixResponse,
-    JournalRequest, JournalResponse, FIX_JOURNAL_PATH, RUN_CHECK_PATH, RUN_FIX_PATH,
+    ActionRecord, ActionState, ApprovalToken, CheckReport, CheckRequest, CheckSpec, FixRequest,
+    FixResponse, JournalRequest, JournalResponse, RollbackRequest, FIX_JOURNAL_PATH,
+    ROLLBACK_FIX_PATH, RUN_CHECK_PATH, RUN_FIX_PATH,
 };
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -55,6 +56,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The longest one attempt at a fix may take (fixes restart services and wait for them).
 const FIX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a rollback may take: it restores a snapshot, and may restart a service.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A claimed job: one attempt to make.
 #[derive(Debug, sqlx::FromRow)]
@@ -517,6 +520,68 @@ impl Dispatcher {
             agents::mark_journal_read(&self.pool, agent_id, newest).await?;
         }
         Ok(())
+    }
+
+    /// Asks the agent that applied a fix to undo it from its snapshot, and writes the agent's
+    /// record into the fix job. The agent's rollback is idempotent (an action already undone
+    /// answers with its record), so a repeated request is harmless.
+    pub async fn roll_back(
+        &self,
+        target: &crate::fixes::RollbackTarget,
+    ) -> Result<ActionRecord, crate::fixes::RollbackError> {
+        use crate::fixes::RollbackError;
+        let agent = agents::endpoint(&self.pool, target.agent_id)
+            .await?
+            .ok_or_else(|| {
+                RollbackError::AgentUnavailable(
+                    "The agent that applied this fix is no longer enrolled.".to_owned(),
+                )
+            })?;
+        let Some(url) = agent.listen_url.as_deref() else {
+            return Err(RollbackError::AgentUnavailable(format!(
+                "The agent on {} has not said where it listens.",
+                agent.hostname
+            )));
+        };
+        let signer = Signer {
+            key: &self.key,
+            key_id: SERVER_KEY_ID,
+            peer_key: Some(&agent.public_key),
+        };
+        let request = RollbackRequest {
+            action_id: target.action_id.clone(),
+            force: false,
+        };
+        let reply: Result<ActionRecord, CallError> = post_json(
+            &self.client,
+            url,
+            ROLLBACK_FIX_PATH,
+            signer,
+            &request,
+            ROLLBACK_TIMEOUT,
+        )
+        .await;
+        let record = reply.map_err(|e| match e {
+            CallError::Refused { status, body } if status < 500 => RollbackError::Refused(format!(
+                "The agent on {} did not undo it: {}",
+                agent.hostname, body.error.message
+            )),
+            e => {
+                tracing::warn!(agent.id = %agent.id, error = %e, "rollback not done");
+                RollbackError::AgentUnavailable(format!(
+                    "The agent on {} could not be asked to undo it; try again in a minute.",
+                    agent.hostname
+                ))
+            }
+        })?;
+        tracing::info!(agent.id = %agent.id, action.id = %record.action_id, "fix rolled back");
+        let changed =
+            crate::fixes::apply_journal(&self.pool, agent.id, std::slice::from_ref(&record))
+                .await?;
+        for case_id in changed {
+            self.events.case_changed(case_id);
+        }
+        Ok(record)
     }
 
     /// Stores how the attempt ended; only the attempt that holds the run may finish it.

@@ -456,6 +456,93 @@ fn action_view(response: FixResponse) -> FixActionView {
     }
 }
 
+/// One fix job of a case as the portal shows it.
+pub async fn fix_run(
+    pool: &PgPool,
+    case_id: Uuid,
+    job_id: Uuid,
+) -> sqlx::Result<Option<FixRunView>> {
+    let job_id = job_id.to_string();
+    let runs = for_case(pool, case_id).await?;
+    Ok(runs.into_iter().find(|run| run.job_id == job_id))
+}
+
+/// Why a fix was not rolled back. Nothing changes on the host or in the job.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error("this case has no fix job {0}")]
+    UnknownJob(Uuid),
+    /// A dry run, a refused or failed fix, one not applied yet, or one already undone.
+    #[error("{0}")]
+    NothingInEffect(String),
+    /// The agent refused: the state changed again since the fix, for example.
+    #[error("{0}")]
+    Refused(String),
+    /// The agent could not be asked.
+    #[error("{0}")]
+    AgentUnavailable(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// What a rollback undoes: the agent that applied the fix, and the action in its journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackTarget {
+    pub agent_id: Uuid,
+    pub action_id: String,
+}
+
+/// The applied fix that job `job_id` of the case made, if something of it is in effect.
+pub async fn rollback_target(
+    pool: &PgPool,
+    case_id: Uuid,
+    job_id: Uuid,
+) -> Result<RollbackTarget, RollbackError> {
+    type Row = (
+        Option<Uuid>,
+        Option<String>,
+        Option<sqlx::types::Json<FixResponse>>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT agent_id, fix_action_id, report FROM jobs \
+         WHERE id = $1 AND case_id = $2 AND kind = 'fix'",
+    )
+    .bind(job_id)
+    .bind(case_id)
+    .fetch_optional(pool)
+    .await?;
+    let (agent_id, action_id, report) = row.ok_or(RollbackError::UnknownJob(job_id))?;
+    let state = report.map(|r| r.0.action.state);
+    match (agent_id, action_id, state) {
+        (Some(agent_id), Some(action_id), Some(state)) if state.in_effect() => Ok(RollbackTarget {
+            agent_id,
+            action_id,
+        }),
+        (_, _, Some(state)) => Err(RollbackError::NothingInEffect(format!(
+            "Nothing of this fix is in effect to undo (the agent's record says {}).",
+            app::case::action_state_name(&state)
+        ))),
+        _ => Err(RollbackError::NothingInEffect(
+            "This fix has not been applied (yet): there is nothing to undo.".to_owned(),
+        )),
+    }
+}
+
+/// Undoes a fix of a case from the snapshot its agent took; returns the job as the portal
+/// shows it now.
+pub async fn undo(
+    pool: &PgPool,
+    dispatcher: &crate::dispatch::Dispatcher,
+    case_id: Uuid,
+    job_id: Uuid,
+) -> Result<FixRunView, RollbackError> {
+    let target = rollback_target(pool, case_id, job_id).await?;
+    dispatcher.roll_back(&target).await?;
+    fix_run(pool, case_id, job_id)
+        .await?
+        .ok_or(RollbackError::UnknownJob(job_id))
+}
+
 /// The tier as the API and the model spell it.
 pub fn tier_name(tier: FixTier) -> &'static str {
     match tier {

@@ -11,7 +11,7 @@ use agent_client::wire::{FixSpec, FixTier};
 use crate::cases::{load_case, open_and_dispatch};
 use crate::diagnosis::{apply_to_case, catch_up_on_checks, Action, DiagnosisError};
 use crate::dispatch::announce_case_change;
-use crate::fixes::{agent_fix_for_action, queue_fix, FixError, FixOrder};
+use crate::fixes::{agent_fix_for_action, queue_fix, FixError, FixOrder, RollbackError};
 use crate::startup::AppState;
 
 /// The portal backend: the application state, seen through the portal's interface.
@@ -49,6 +49,24 @@ impl PortalBackend {
 }
 
 impl Portal for PortalBackend {
+    fn undo_fix(&self, case_id: String, job_id: String) -> PortalFuture<'_, ()> {
+        Box::pin(async move {
+            let case_id = Uuid::parse_str(&case_id).map_err(|_| PortalError::CaseNotFound)?;
+            let not_here = || PortalError::Rejected("This fix is not part of this case.".into());
+            let job_id = Uuid::parse_str(&job_id).map_err(|_| not_here())?;
+            match crate::fixes::undo(&self.0.pool, &self.0.dispatcher, case_id, job_id).await {
+                Ok(_) => Ok(()),
+                Err(RollbackError::UnknownJob(_)) => Err(not_here()),
+                Err(RollbackError::Database(e)) => Err(unavailable(e)),
+                Err(
+                    e @ (RollbackError::NothingInEffect(_)
+                    | RollbackError::Refused(_)
+                    | RollbackError::AgentUnavailable(_)),
+                ) => Err(PortalError::Rejected(e.to_string())),
+            }
+        })
+    }
+
     fn diagnosis_model(&self) -> PortalFuture<'_, app::diagnosis::PortalModel> {
         Box::pin(async move { Ok(crate::diagnosis::portal_model(&self.0.diagnosis)) })
     }

@@ -1017,6 +1017,45 @@ fn conforms(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result<(),
 
 /// A refused request: its status must be the expected one and listed for the operation, and
 /// its body must fit the schema listed for that status.
+/// Applies a fix for the case through the API (the xrdp security layer, on a temporary
+/// xrdp.ini) and returns its job id once the agent has applied it.
+async fn applied_fix(app: &TestApp, case_id: &str, agent: &common::RunningAgent) -> String {
+    app.wait_until_listening(&agent.agent_id).await;
+    let ini = common::temp_dir("openapi-ini").join("xrdp.ini");
+    std::fs::write(&ini, "[Globals]\nport=3389\nsecurity_layer=tls\n").unwrap();
+    let response = app
+        .client
+        .post(format!("{}/api/v1/cases/{case_id}/fixes", app.address))
+        .json(&json!({
+            "fix": "xrdp-set-security-layer-negotiate",
+            "params": {"config": ini.to_str().unwrap()},
+            "agent_id": agent.agent_id,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job_id = response.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..600 {
+        let (_, case) = get(app, &format!("/api/v1/cases/{case_id}")).await;
+        let applied =
+            case["fixes"].as_array().unwrap().iter().any(|f| {
+                f["job_id"] == job_id.as_str() && f["action"]["state"]["state"] == "applied"
+            });
+        if applied {
+            return job_id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the fix was not applied: {:#}",
+        get(app, &format!("/api/v1/cases/{case_id}")).await.1
+    );
+}
+
 async fn assert_refused(
     spec: &Value,
     operation: &Value,
@@ -1078,6 +1117,7 @@ async fn every_route_in_the_openapi_description_answers_with_a_status_it_lists()
         ("GET", "/api/v1/articles/ranking"),
         ("GET", "/api/v1/agents"),
         ("POST", "/api/v1/cases/{id}/fixes"),
+        ("POST", "/api/v1/cases/{id}/fixes/{job_id}/rollback"),
         ("POST", "/api/v1/cases/{id}/approvals"),
     ]
     .into_iter()
@@ -1093,9 +1133,13 @@ async fn every_route_in_the_openapi_description_answers_with_a_status_it_lists()
     // Real ids: a session on one case, and another case with no session yet.
     let session = id(&new_session(&app).await);
     let case_id = open_case(&app, json!({"host": "pc-0424"})).await;
+    // A fix applied for real on that case (on an xrdp.ini of our own), for the routes about
+    // one fix job.
+    let fixer = common::RunningAgent::start(&app.address, &app.create_token(1).await, None).await;
+    let job_id = applied_fix(&app, &case_id, &fixer).await;
+    let unknown = "00000000-0000-4000-8000-000000000000";
     // Closing comes last, so every other action meets an open session.
     operations.sort_by_key(|(_, path, _)| path.ends_with("/close"));
-    let unknown = "00000000-0000-4000-8000-000000000000";
     for (method, path, operation) in &operations {
         let statuses: BTreeSet<u16> = operation["responses"]
             .as_object()
@@ -1120,7 +1164,9 @@ async fn every_route_in_the_openapi_description_answers_with_a_status_it_lists()
             let url = format!(
                 "{}{}",
                 app.address,
-                path.replace("{id}", ids.0).replace("{session_id}", ids.1)
+                path.replace("{id}", ids.0)
+                    .replace("{session_id}", ids.1)
+                    .replace("{job_id}", if ids.0 == unknown { unknown } else { &job_id })
             );
             let mut request = app.client.request(method.parse().unwrap(), url);
             if secured {

@@ -1,5 +1,6 @@
 //! Fixes through the server, against the whole real agent: a fix asked on a case runs on the
-//! agent and the case shows what changed; a retried fix (its first reply lost) is applied
+//! agent and the case shows what changed, and can be undone from the agent's snapshot; a
+//! retried fix (its first reply lost) is applied
 //! once; a downgrade needs a helpdesk approval, and when the approval expires the agent
 //! reverts it by itself and the server hears of it; bad requests change nothing.
 //!
@@ -106,24 +107,8 @@ async fn app_and_agent(advertise: Option<String>) -> (TestApp, RunningAgent) {
     let app = spawn_app_with(common::fresh_pool().await, settings_with_fast_heartbeats()).await;
     let token = app.create_token(1).await;
     let agent = RunningAgent::start(&app.address, &token, advertise).await;
-    wait_until_agent_listens(&app).await;
+    app.wait_until_listening(&agent.agent_id).await;
     (app, agent)
-}
-
-/// The agent's first heartbeat tells the server where it listens.
-async fn wait_until_agent_listens(app: &TestApp) {
-    for _ in 0..200 {
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT listen_url FROM agents WHERE listen_url IS NOT NULL")
-                .fetch_optional(&app.pool)
-                .await
-                .unwrap();
-        if known.is_some() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the agent never sent a heartbeat");
 }
 
 #[tokio::test]
@@ -180,6 +165,59 @@ async fn a_fix_asked_on_a_case_runs_on_the_agent_and_the_case_shows_what_changed
         .expect("the action is in the agent's journal");
     assert!(record.snapshot.is_some());
     assert_eq!(record.case_id.as_deref(), Some(case_id.as_str()));
+
+    // A dry run changed nothing: there is nothing to undo, and nothing is asked of the agent.
+    let rollback = |job: &str| format!("/api/v1/cases/{case_id}/fixes/{job}/rollback");
+    let (status, body) = post(&app, &rollback(&dry.job_id), json!({}), None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dry-run"),
+        "{body}"
+    );
+    // Unknown jobs, and a job of another case, are not found.
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let (status, _) = post(&app, &rollback(unknown), json!({}), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = post(&app, &rollback("not-a-job"), json!({}), None).await;
+    assert_eq!(status, 404);
+    let other_case = open_case(&app).await;
+    let (status, _) = post(
+        &app,
+        &format!(
+            "/api/v1/cases/{other_case}/fixes/{}/rollback",
+            applied.job_id
+        ),
+        json!({}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(security_layer(&ini), "negotiate", "nothing was undone");
+
+    // The applied fix is undone from the agent's snapshot, and the case shows it at once.
+    let (status, body) = post(&app, &rollback(&applied.job_id), json!({}), None).await;
+    assert_eq!(status, 200, "{body}");
+    let undone: FixRunView = serde_json::from_value(body).unwrap();
+    let state = undone.action.unwrap().state;
+    assert!(matches!(state, ActionState::RolledBack { .. }), "{state:?}");
+    assert_eq!(security_layer(&ini), "tls");
+    let shown = case(&app, &case_id).await;
+    let shown = shown
+        .fixes
+        .iter()
+        .find(|f| f.job_id == applied.job_id)
+        .unwrap();
+    assert!(matches!(
+        shown.action.as_ref().unwrap().state,
+        ActionState::RolledBack { .. }
+    ));
+    // Once undone, there is nothing left to undo.
+    let (status, _) = post(&app, &rollback(&applied.job_id), json!({}), None).await;
+    assert_eq!(status, 409);
+    assert_eq!(security_layer(&ini), "tls");
 }
 
 /// Forwards to the agent, but cuts the connection of the first fix request as soon as the
@@ -244,7 +282,7 @@ async fn a_retried_fix_whose_first_reply_was_lost_is_applied_once() {
     let app = spawn_app_with(common::fresh_pool().await, settings_with_fast_heartbeats()).await;
     let token = app.create_token(1).await;
     let agent = RunningAgent::start_on(&app.address, &token, agent_port, Some(proxy_url)).await;
-    wait_until_agent_listens(&app).await;
+    app.wait_until_listening(&agent.agent_id).await;
     let case_id = open_case(&app).await;
     let (ini, ini_path) = write_ini("rdp");
 

@@ -1,10 +1,13 @@
 //! The fixes asked for a case and what the agent did: applied, refused (and why), rolled
-//! back, or reverted by itself when a downgrade's approval expired.
+//! back, or reverted by itself when a downgrade's approval expired. A fix that changed
+//! something can be undone from the agent's snapshot ("Undo this change", a plain form).
 
 use agent_client::wire::ActionState;
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use crate::case::{CheckStatus, FixRunView};
+use crate::server_fns::UndoFix;
 
 /// One sentence for where a fix stands.
 pub fn fix_state_text(run: &FixRunView) -> String {
@@ -47,8 +50,16 @@ pub fn fix_state_text(run: &FixRunView) -> String {
 
 /// The list of fixes asked for the case (nothing when there are none).
 #[component]
-pub fn FixRuns(#[prop(into)] runs: Signal<Vec<FixRunView>>) -> impl IntoView {
+pub fn FixRuns(case_id: String, #[prop(into)] runs: Signal<Vec<FixRunView>>) -> impl IntoView {
+    let undo = ServerAction::<UndoFix>::new();
+    let refused = move || {
+        undo.value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
     move || {
+        let case_id = case_id.clone();
         let runs = runs.get();
         (!runs.is_empty()).then(|| {
             let items = runs
@@ -68,12 +79,18 @@ pub fn FixRuns(#[prop(into)] runs: Signal<Vec<FixRunView>>) -> impl IntoView {
                                 })
                                 .collect_view()
                         });
-                    let state = run
-                        .action
-                        .as_ref()
-                        .and_then(|a| serde_json::to_value(&a.state).ok())
-                        .and_then(|v| v["state"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
+                    let state = run.action.as_ref().map(|a| a.state_name()).unwrap_or_default();
+                    let can_undo = !run.dry_run && run.action.as_ref().is_some_and(|a| a.can_be_undone());
+                    let case_id = case_id.clone();
+                    let undo_form = can_undo.then(|| {
+                        view! {
+                            <ActionForm action=undo attr:class="undo-fix">
+                                <input type="hidden" name="case_id" value=case_id/>
+                                <input type="hidden" name="job_id" value=run.job_id.clone()/>
+                                <button type="submit" disabled=move || undo.pending().get()>"Undo this change"</button>
+                            </ActionForm>
+                        }
+                    });
                     view! {
                         <li class="fix-run" data-fix-run=run.fix_id.clone() data-state=state>
                             <span class="fix-name">{run.fix_id.clone()}</span>
@@ -81,6 +98,7 @@ pub fn FixRuns(#[prop(into)] runs: Signal<Vec<FixRunView>>) -> impl IntoView {
                             <span class=format!("tier {}", run.tier)>{run.tier.clone()}</span>
                             <p class="fix-state">{text}</p>
                             <ul class="changes">{changes}</ul>
+                            {undo_form}
                         </li>
                     }
                 })
@@ -88,6 +106,7 @@ pub fn FixRuns(#[prop(into)] runs: Signal<Vec<FixRunView>>) -> impl IntoView {
             view! {
                 <section class="card" aria-labelledby="fix-runs-title">
                     <h2 id="fix-runs-title">"Fixes applied for this case"</h2>
+                    {move || refused().map(|message| view! { <p class="alert" role="alert">{message}</p> })}
                     <ul class="fix-runs" aria-live="polite">{items}</ul>
                 </section>
             }

@@ -84,7 +84,10 @@ fn CaseDetails(case: CaseView) -> impl IntoView {
             diagnosis=Memo::new(move |_| current.with(|c| c.diagnosis.clone()))
             checks=Signal::derive(move || current.with(|c| c.checks.clone()))
         />
-        <FixRuns runs=Signal::derive(move || current.with(|c| c.fixes.clone()))/>
+        <FixRuns
+            case_id=current.with_untracked(|c| c.id.clone())
+            runs=Signal::derive(move || current.with(|c| c.fixes.clone()))
+        />
         <section aria-labelledby="checks-title">
             <h2 id="checks-title">"What we checked"</h2>
             <div aria-live="polite" aria-busy=move || (!settled()).to_string()>

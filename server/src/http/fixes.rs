@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::cases::parse_case_id;
 use super::error::{ApiError, ApiJson};
-use crate::fixes::{approve, queue_fix, ApprovalOrder, ApprovalView, FixError, FixOrder};
+use crate::fixes::{
+    approve, queue_fix, undo, ApprovalOrder, ApprovalView, FixError, FixOrder, RollbackError,
+};
 use crate::helpdesk::Helpdesk;
 use crate::startup::AppState;
 
@@ -96,6 +98,29 @@ pub async fn post_fix(
             status: "queued",
         }),
     ))
+}
+
+impl From<RollbackError> for ApiError {
+    fn from(error: RollbackError) -> Self {
+        match error {
+            RollbackError::UnknownJob(_) => ApiError::NotFound("fix job"),
+            RollbackError::NothingInEffect(m) | RollbackError::Refused(m) => ApiError::Conflict(m),
+            RollbackError::AgentUnavailable(m) => ApiError::Unavailable(m),
+            RollbackError::Database(e) => ApiError::Database(e),
+        }
+    }
+}
+
+/// `POST /api/v1/cases/{id}/fixes/{job_id}/rollback`: undoes what a fix changed, from the
+/// snapshot the agent took before changing anything; answers with the fix job as it is now.
+pub async fn post_rollback(
+    State(state): State<AppState>,
+    Path((case_id, job_id)): Path<(String, String)>,
+) -> Result<Json<app::case::FixRunView>, ApiError> {
+    let case_id = parse_case_id(&case_id)?;
+    let job_id = Uuid::parse_str(&job_id).map_err(|_| ApiError::NotFound("fix job"))?;
+    let run = undo(&state.pool, &state.dispatcher, case_id, job_id).await?;
+    Ok(Json(run))
 }
 
 /// `POST /api/v1/cases/{id}/approvals`

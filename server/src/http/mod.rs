@@ -29,6 +29,10 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/cases/{id}/events", get(cases::case_events))
         .route("/api/v1/cases/{id}/fixes", post(fixes::post_fix))
         .route(
+            "/api/v1/cases/{id}/fixes/{job_id}/rollback",
+            post(fixes::post_rollback),
+        )
+        .route(
             "/api/v1/cases/{id}/diagnosis",
             post(diagnosis::start_diagnosis),
         )

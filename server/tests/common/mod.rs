@@ -129,6 +129,25 @@ pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
 }
 
 impl TestApp {
+    /// Waits for an agent's first heartbeat, which tells the server where it listens.
+    pub async fn wait_until_listening(&self, agent_id: &str) {
+        let agent_id = uuid::Uuid::parse_str(agent_id).expect("an agent id");
+        for _ in 0..200 {
+            let known: Option<String> =
+                sqlx::query_scalar("SELECT listen_url FROM agents WHERE id = $1")
+                    .bind(agent_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .unwrap()
+                    .flatten();
+            if known.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the agent never sent a heartbeat");
+    }
+
     pub async fn create_token(&self, uses: u32) -> String {
         server::enrollment::create_token(&self.pool, Duration::from_secs(600), uses)
             .await
