@@ -498,6 +498,15 @@ pub async fn apply(
     let mut row = fetch_session(&mut tx, id, true)
         .await?
         .ok_or(DiagnosisError::SessionNotFound)?;
+    if let Action::Check { check, result } = action {
+        if row.session.check_results().get(check) == Some(result) && !row.session.is_closed() {
+            // The same evidence again (a finished check and the portal's catch-up can both
+            // record it): nothing changes, and the history keeps one entry.
+            drop(tx);
+            let state = session_state(&compiled, &row.session, id)?;
+            return Ok(view(&compiled, id, row, state));
+        }
+    }
     action.apply(&mut row.session, &compiled)?;
     let state = session_state(&compiled, &row.session, id)?;
     let (kind, subject, detail) = action.event(&row.session);

@@ -590,6 +590,36 @@ async fn bad_input_gets_a_specific_4xx_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn the_same_check_result_twice_is_one_entry_in_the_history() {
+    // A finished check and the portal's catch-up may both record it.
+    let app = spawn_app().await;
+    let session = id(&new_session(&app).await);
+    let same = json!({"check": "tcp-connect", "outcome": "no-answer"});
+    let first = ok(&app, &session, "checks", same.clone()).await;
+    let second = ok(&app, &session, "checks", same).await;
+    assert_eq!(first["causes"], second["causes"]);
+    let changed = ok(
+        &app,
+        &session,
+        "checks",
+        json!({"check": "tcp-connect", "outcome": "open"}),
+    )
+    .await;
+    assert_ne!(
+        changed["causes"], first["causes"],
+        "a new result replaces the old"
+    );
+    let (_, events) = get(&app, &format!("/api/v1/diagnosis/{session}/events")).await;
+    let checks: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "check")
+        .collect();
+    assert_eq!(checks.len(), 2, "{events:#}");
+}
+
+#[tokio::test]
 async fn concurrent_changes_to_one_session_are_all_kept() {
     let app = spawn_app().await;
     let session = id(&new_session(&app).await);
