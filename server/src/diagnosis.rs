@@ -1039,10 +1039,10 @@ pub fn portal_model(model: &DiagnosisModel) -> app::diagnosis::PortalModel {
 /// waiting for nothing. A check still in flight is waited for.
 pub async fn catch_up_on_checks(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
     // Finished checks call this concurrently: one pass at a time per case, or two passes
-    // would record the same check twice. A pass that finds another under way leaves the work
-    // to it: that pass re-reads the session and the runs on every step, and a run's status is
-    // stored before its evidence, so nothing is missed. Never wait for the lock: waiting
-    // passes would each hold a pooled connection.
+    // would record the same check twice. A pass waits for the one under way rather than
+    // leaving the work to it: that pass may have read a run as still going just before it
+    // finished, and then nobody would look again. The lock belongs to a transaction, so it
+    // is released however the pass ends.
     let open: sqlx::Result<bool> = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM diagnosis_sessions WHERE case_id = $1 AND status = 'open')",
     )
@@ -1052,26 +1052,34 @@ pub async fn catch_up_on_checks(pool: &PgPool, model: &DiagnosisModel, case_id: 
     if !matches!(open, Ok(true)) {
         return;
     }
-    let mut lock = match pool.acquire().await {
-        Ok(conn) => conn,
+    let key = i64::from_le_bytes(case_id.as_bytes()[..8].try_into().unwrap_or_default());
+    let lock = match lock_case(pool, key).await {
+        Ok(lock) => lock,
         Err(e) => {
             tracing::warn!(case.id = %case_id, error = %e, "could not advance the case's diagnosis");
             return;
         }
     };
-    let key = i64::from_le_bytes(case_id.as_bytes()[..8].try_into().unwrap_or_default());
-    let locked: sqlx::Result<bool> = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(key)
-        .fetch_one(&mut *lock)
-        .await;
-    if !matches!(locked, Ok(true)) {
-        return;
-    }
     skip_checks_while_locked(pool, model, case_id).await;
-    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut *lock)
-        .await;
+    let _ = lock.rollback().await;
+}
+
+/// A transaction holding the advisory lock `key`. Waiting holds no pooled connection: the
+/// lock is tried every 50 ms, for 10 s at most.
+async fn lock_case(pool: &PgPool, key: i64) -> anyhow::Result<Transaction<'static, Postgres>> {
+    for _ in 0..200 {
+        let mut lock = pool.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *lock)
+            .await?;
+        if locked {
+            return Ok(lock);
+        }
+        drop(lock);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(anyhow!("another pass held the case for 10 s"))
 }
 
 async fn skip_checks_while_locked(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
