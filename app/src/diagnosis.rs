@@ -277,7 +277,7 @@ pub fn catch_up_on_checks(
     session.state(model)
 }
 
-/// More passes than a model has checks.
+/// More passes than a model has checks (the server's catch-up loop uses the same bound).
 pub const MAX_CATCH_UP: usize = 64;
 
 #[cfg(test)]

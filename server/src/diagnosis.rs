@@ -1084,7 +1084,7 @@ async fn lock_case(pool: &PgPool, key: i64) -> anyhow::Result<Transaction<'stati
 
 async fn skip_checks_while_locked(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
     // Each pass records one check; a model has far fewer checks than this.
-    for _ in 0..64 {
+    for _ in 0..app::diagnosis::MAX_CATCH_UP {
         let view = match latest_for_case(pool, model, case_id).await {
             Ok(Some(view)) if !view.closed => view,
             Ok(_) => return,

@@ -80,7 +80,8 @@ pub fn FixRuns(case_id: String, #[prop(into)] runs: Signal<Vec<FixRunView>>) -> 
                                 .collect_view()
                         });
                     let state = run.action.as_ref().map(|a| a.state_name()).unwrap_or_default();
-                    let can_undo = !run.dry_run && run.action.as_ref().is_some_and(|a| a.can_be_undone());
+                    // A dry run changed nothing, so its state is never one to undo.
+                    let can_undo = run.action.as_ref().is_some_and(|a| a.can_be_undone());
                     let case_id = case_id.clone();
                     let undo_form = can_undo.then(|| {
                         view! {
