@@ -13,6 +13,10 @@ CARGO ?= cargo
 CARGO_TEST_FLAGS ?=
 
 export CARGO_TERM_COLOR ?= never
+# CI builds once from a clean clone: incremental caches would only cost time and disk there.
+ifeq ($(CI),true)
+export CARGO_INCREMENTAL ?= 0
+endif
 
 .PHONY: help run test bench setup setup-run setup-test build build-windows site lint fmt test-rust test-e2e clean-site
 
