@@ -21,6 +21,14 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# Disk: a clean `make test` fills about 5 GB under target/. Say so early rather than let a
+# linker fail on a full disk half an hour in.
+mkdir -p target
+free_kb=$(df -Pk target | awk 'NR == 2 { print $4 }')
+if [ "${free_kb:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  say "warning: only $((free_kb / 1024 / 1024)) GB free for target/; a clean build needs about 5 GB"
+fi
+
 # PostgreSQL 15 server binaries (initdb, postgres, pg_ctl) for the private cluster.
 have_postgres() {
   command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1

@@ -65,3 +65,16 @@ test('an unknown case says so with a 404', async ({ page }) => {
   expect(response?.status()).toBe(404);
   await expect(page.getByRole('alert')).toContainText('We could not find this case');
 });
+
+test('the portal ships its release bundle, compressed, so it hydrates quickly over a slow link', async ({ page }) => {
+  const bundle = page.waitForResponse((response) => response.url().endsWith('/pkg/rdp_doctor_bg.wasm'));
+  await openHome(page, { hydrated: true });
+  const response = await bundle;
+  expect(response.status()).toBe(200);
+  expect(response.headers()['content-encoding']).toBe('gzip');
+  expect(response.headers()['content-type']).toBe('application/wasm');
+  // The debug bundle is about 9.6 MB; the release bundle is 2 MB, 0.55 MB gzipped.
+  const { responseBodySize } = await response.request().sizes();
+  expect(responseBodySize).toBeGreaterThan(100_000);
+  expect(responseBodySize).toBeLessThan(1_000_000);
+});

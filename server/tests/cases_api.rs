@@ -1,4 +1,5 @@
-//! The cases API against a real database: validation, storage, dispatch to a real agent.
+//! The cases API against a real database: validation, storage, dispatch to a real agent; and
+//! how the portal's site bundle is served.
 
 mod common;
 
@@ -19,6 +20,62 @@ async fn healthz_reports_the_database() {
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["database"], "ok");
+}
+
+#[tokio::test]
+async fn the_site_bundle_is_sent_gzipped_to_browsers_that_accept_it() {
+    let site = common::temp_dir("site");
+    let pkg = site.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let wasm: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    std::fs::write(pkg.join("rdp_doctor_bg.wasm"), &wasm).unwrap();
+    let gzip = std::process::Command::new("gzip")
+        .args(["-9", "-n", "-k"])
+        .arg(pkg.join("rdp_doctor_bg.wasm"))
+        .status()
+        .expect("gzip runs");
+    assert!(gzip.success());
+    let gzipped = std::fs::read(pkg.join("rdp_doctor_bg.wasm.gz")).unwrap();
+    assert!(gzipped.len() < wasm.len() / 4, "{} bytes", gzipped.len());
+
+    let app =
+        common::spawn_app_serving(common::fresh_pool().await, common::test_settings(), &site).await;
+    let url = format!("{}/pkg/rdp_doctor_bg.wasm", app.address);
+    let get = |encoding: &'static str| {
+        let request = app.client.get(&url);
+        let request = if encoding.is_empty() {
+            request
+        } else {
+            request.header("accept-encoding", encoding)
+        };
+        async move { request.send().await.unwrap() }
+    };
+
+    let compressed = get("gzip, deflate, br").await;
+    assert_eq!(compressed.status(), 200);
+    assert_eq!(compressed.headers()["content-encoding"], "gzip");
+    // Browsers compile WebAssembly while it streams only when it comes as application/wasm.
+    assert_eq!(compressed.headers()["content-type"], "application/wasm");
+    assert_eq!(
+        compressed.bytes().await.unwrap().as_ref(),
+        gzipped.as_slice()
+    );
+
+    let plain = get("").await;
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await.unwrap().as_ref(), wasm.as_slice());
+
+    let missing = app
+        .client
+        .get(format!("{}/pkg/missing.wasm", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    std::fs::remove_dir_all(&site).ok();
 }
 
 #[tokio::test]

@@ -105,6 +105,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
+    spawn_app_serving(pool, settings, Path::new("no-site-in-tests")).await
+}
+
+/// The server with a site bundle in `site_root` (its `pkg/` folder).
+pub async fn spawn_app_serving(pool: PgPool, settings: Settings, site_root: &Path) -> TestApp {
     let state = AppState::new(pool.clone(), Keypair::generate(), settings);
     state
         .diagnosis
@@ -113,7 +118,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
         .expect("the learned counts load");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let router = server::startup::router(state.clone(), Path::new("no-site-in-tests"));
+    let router = server::startup::router(state.clone(), site_root);
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.expect("server");
     });
