@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{compile, load_model, model_name, CliError};
 use crate::compiled::{CompiledModel, ObservationSource};
-use crate::inference::{entropy_bits, without_slip, Belief, Reading};
+use crate::inference::{entropy_bits, normalize, without_slip, Belief, Reading};
 use crate::learning::{LearnedCounts, RowPrior};
 use crate::model::{LikelihoodRow, Model, DEFAULT_ROW, DONT_KNOW};
 use crate::next_step::{advise, information_gains, Advice};
@@ -85,6 +85,13 @@ struct Report {
     reached_stop: f64,
     /// Top-1 accuracy among the cases that reached the stop threshold.
     top1_at_stop: f64,
+    /// The model's own ceiling: top-1 and top-3 accuracy, and the share of cases reaching the
+    /// stop threshold, had every question and check of the case been answered. No order of
+    /// asking can do better on the same cases; the gap to it is what the engine's choice of
+    /// questions and its stop cost.
+    top1_all_asked: f64,
+    top3_all_asked: f64,
+    reached_stop_all_asked: f64,
     /// Questions and checks: every step counts, as the bound assumes.
     mean_questions: f64,
     /// The same over the cases that reached the stop threshold: the steps it took to reach it.
@@ -287,6 +294,9 @@ struct Tally {
     top3: usize,
     reached_stop: usize,
     top1_at_stop: usize,
+    top1_all_asked: usize,
+    top3_all_asked: usize,
+    reached_stop_all_asked: usize,
     /// Steps taken by the cases that reached the stop threshold.
     steps_reaching_stop: usize,
     questions: usize,
@@ -343,6 +353,7 @@ fn measure(
             .map(|o| translate(engine, truth, o, case.readings[o]))
             .collect();
         run_adaptive(engine, &readings, case.cause, threshold, &mut tally);
+        score_all_asked(engine, &readings, case.cause, threshold, &mut tally);
         tally.checklist_questions += run_fixed(engine, &readings, &checklist, threshold);
         tally.arbitrary_questions += run_fixed(engine, &readings, &arbitrary, threshold);
     }
@@ -375,6 +386,9 @@ fn measure(
         top3: tally.top3 as f64 / n,
         reached_stop: tally.reached_stop as f64 / n,
         top1_at_stop: tally.top1_at_stop as f64 / (tally.reached_stop as f64).max(1.0),
+        top1_all_asked: tally.top1_all_asked as f64 / n,
+        top3_all_asked: tally.top3_all_asked as f64 / n,
+        reached_stop_all_asked: tally.reached_stop_all_asked as f64 / n,
         mean_questions: (tally.questions + tally.checks) as f64 / n,
         mean_questions_reaching_stop: tally.steps_reaching_stop as f64
             / (tally.reached_stop as f64).max(1.0),
@@ -460,6 +474,28 @@ fn run_adaptive(
     tally.log_loss -= posterior[cause].ln();
     tally.entropy_removed += entropy_bits(&engine.prior) - entropy_bits(posterior);
     score_repairs(engine, &advice, tally);
+}
+
+/// The posterior had every question and check of the case been answered: the ceiling that
+/// no choice of what to ask can pass.
+fn score_all_asked(
+    engine: &CompiledModel,
+    readings: &[Reading],
+    cause: usize,
+    threshold: f64,
+    tally: &mut Tally,
+) {
+    let mut belief = Belief::new(engine);
+    for (observation, reading) in readings.iter().enumerate() {
+        belief.observe(engine, observation, *reading);
+    }
+    let mut posterior = Vec::new();
+    normalize(&belief.log_posterior(engine), &mut posterior);
+    let mut ranked: Vec<usize> = (0..posterior.len()).collect();
+    ranked.sort_by(|a, b| posterior[*b].total_cmp(&posterior[*a]));
+    tally.top1_all_asked += usize::from(ranked[0] == cause);
+    tally.top3_all_asked += usize::from(ranked[..3].contains(&cause));
+    tally.reached_stop_all_asked += usize::from(posterior[ranked[0]] >= threshold);
 }
 
 /// ECR of the engine's order against most-likely-first and cheapest-first over the same fixes
@@ -642,8 +678,21 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
             verdict(report.top3 >= TOP3_TARGET),
         ),
         (
+            "  the model's ceiling: top-1 / top-3 had every question and check been answered"
+                .into(),
+            format!("{:.3} / {:.3}", report.top1_all_asked, report.top3_all_asked),
+            String::new(),
+            "",
+        ),
+        (
             "cases that reached the stop threshold".into(),
             format!("{:.3}", report.reached_stop),
+            String::new(),
+            "",
+        ),
+        (
+            "  the same had every question and check been answered".into(),
+            format!("{:.3}", report.reached_stop_all_asked),
             String::new(),
             "",
         ),
