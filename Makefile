@@ -47,12 +47,12 @@ site:
 	$(CARGO) build -p app --lib --target $(WASM_TARGET) --features hydrate --profile $(SITE_PROFILE)
 	@mkdir -p $(SITE_PKG)
 	@if [ ! -f $(SITE_PKG)/$(OUTPUT_NAME)_bg.wasm ] || [ $(SITE_WASM) -nt $(SITE_PKG)/$(OUTPUT_NAME)_bg.wasm ] \
-		|| [ "$$(cat $(SITE_PKG)/.profile 2>/dev/null)" != "$(SITE_PROFILE)" ]; then \
+		|| [ "$$(cat target/.site-profile 2>/dev/null)" != "$(SITE_PROFILE)" ]; then \
 		echo "wasm-bindgen ($(SITE_PROFILE)) -> $(SITE_PKG)"; \
 		wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
 			--out-dir $(SITE_PKG) --out-name $(OUTPUT_NAME) $(SITE_WASM) \
 		&& gzip -9 -n -f -k $(SITE_PKG)/$(OUTPUT_NAME)_bg.wasm $(SITE_PKG)/$(OUTPUT_NAME).js \
-		&& echo "$(SITE_PROFILE)" > $(SITE_PKG)/.profile; \
+		&& echo "$(SITE_PROFILE)" > target/.site-profile; \
 	fi
 	@cp style/main.css $(SITE_PKG)/$(OUTPUT_NAME).css
 	@gzip -9 -n -f -k $(SITE_PKG)/$(OUTPUT_NAME).css

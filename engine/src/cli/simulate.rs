@@ -453,8 +453,7 @@ fn run_adaptive(
         }
     };
     let posterior = &advice.posterior;
-    let mut ranked: Vec<usize> = (0..posterior.len()).collect();
-    ranked.sort_by(|a, b| posterior[*b].total_cmp(&posterior[*a]));
+    let ranked = causes_ranked(posterior);
     let confidence = posterior[ranked[0]];
     tally.top1 += usize::from(ranked[0] == cause);
     tally.top3 += usize::from(ranked[..3].contains(&cause));
@@ -476,6 +475,13 @@ fn run_adaptive(
     score_repairs(engine, &advice, tally);
 }
 
+/// Cause indices, most probable first.
+fn causes_ranked(posterior: &[f64]) -> Vec<usize> {
+    let mut ranked: Vec<usize> = (0..posterior.len()).collect();
+    ranked.sort_by(|a, b| posterior[*b].total_cmp(&posterior[*a]));
+    ranked
+}
+
 /// The posterior had every question and check of the case been answered: the ceiling that
 /// no choice of what to ask can pass.
 fn score_all_asked(
@@ -491,8 +497,7 @@ fn score_all_asked(
     }
     let mut posterior = Vec::new();
     normalize(&belief.log_posterior(engine), &mut posterior);
-    let mut ranked: Vec<usize> = (0..posterior.len()).collect();
-    ranked.sort_by(|a, b| posterior[*b].total_cmp(&posterior[*a]));
+    let ranked = causes_ranked(&posterior);
     tally.top1_all_asked += usize::from(ranked[0] == cause);
     tally.top3_all_asked += usize::from(ranked[..3].contains(&cause));
     tally.reached_stop_all_asked += usize::from(posterior[ranked[0]] >= threshold);

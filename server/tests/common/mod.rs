@@ -219,24 +219,14 @@ pub async fn serve_agent(address: &str, token: &str) -> TestAgent {
         identity,
         replay_guard: ReplayGuard::new(),
     });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn({
+    let thread = AgentThread::spawn(dir, 1, {
         let state = state.clone();
-        move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener).unwrap();
-                tokio::select! {
-                    _ = axum::serve(listener, agent_router(state)) => {}
-                    _ = stopped => {}
-                }
-            });
-            // Drops every task, in-flight requests included.
-            runtime.shutdown_background();
+        move |stopped| async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            tokio::select! {
+                _ = axum::serve(listener, agent_router(state)) => {}
+                _ = stopped => {}
+            }
         }
     });
     agent_client::agent::heartbeat::beat(
@@ -250,28 +240,45 @@ pub async fn serve_agent(address: &str, token: &str) -> TestAgent {
     TestAgent {
         state,
         listen_url,
-        stop: Some(stop),
-        thread: Some(thread),
-        dir,
+        thread,
     }
 }
 
-/// A real agent serving on loopback, enrolled with a [`TestApp`].
-pub struct TestAgent {
-    pub state: Arc<AgentState>,
-    pub listen_url: String,
+/// An agent in a thread with a runtime of its own, so that stopping it drops every
+/// connection, as a dying process would; and the directory it keeps its state in.
+struct AgentThread {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     dir: PathBuf,
 }
 
-impl TestAgent {
-    pub fn identity(&self) -> &Identity {
-        &self.state.identity
+impl AgentThread {
+    /// Runs `agent` until it returns or [`AgentThread::stop`] fires the receiver it is given.
+    fn spawn<F, Fut>(dir: PathBuf, worker_threads: usize, agent: F) -> AgentThread
+    where
+        F: FnOnce(tokio::sync::oneshot::Receiver<()>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(worker_threads)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(agent(stopped));
+            // Drops every task, in-flight requests included.
+            runtime.shutdown_background();
+        });
+        AgentThread {
+            stop: Some(stop),
+            thread: Some(thread),
+            dir,
+        }
     }
 
-    /// Kills the agent: its port closes and requests in flight are cut off.
-    pub async fn stop(&mut self) {
+    /// Stops the agent and waits for its thread.
+    async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -284,12 +291,30 @@ impl TestAgent {
     }
 }
 
-impl Drop for TestAgent {
+impl Drop for AgentThread {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A real agent serving on loopback, enrolled with a [`TestApp`].
+pub struct TestAgent {
+    pub state: Arc<AgentState>,
+    pub listen_url: String,
+    thread: AgentThread,
+}
+
+impl TestAgent {
+    pub fn identity(&self) -> &Identity {
+        &self.state.identity
+    }
+
+    /// Kills the agent: its port closes and requests in flight are cut off.
+    pub async fn stop(&mut self) {
+        self.thread.stop().await;
     }
 }
 
@@ -300,9 +325,7 @@ pub struct RunningAgent {
     /// Where the agent itself listens (it may advertise another URL, e.g. a proxy).
     pub listen: std::net::SocketAddr,
     pub config: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    dir: PathBuf,
+    thread: AgentThread,
 }
 
 impl RunningAgent {
@@ -328,33 +351,22 @@ impl RunningAgent {
         let identity = agent_client::agent::enroll::enroll(address, token, &config, None)
             .await
             .expect("enrollment succeeds");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn({
+        let thread = AgentThread::spawn(dir, 2, {
             let config = config.clone();
-            move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    let stop = async move {
-                        let _ = stopped.await;
-                    };
-                    agent_client::agent::cli::serve(config, listen, advertise, stop)
-                        .await
-                        .expect("the agent runs");
-                });
-                runtime.shutdown_background();
+            move |stopped| async move {
+                let stop = async move {
+                    let _ = stopped.await;
+                };
+                agent_client::agent::cli::serve(config, listen, advertise, stop)
+                    .await
+                    .expect("the agent runs");
             }
         });
         RunningAgent {
             agent_id: identity.agent_id,
             listen,
             config,
-            stop: Some(stop),
-            thread: Some(thread),
-            dir,
+            thread,
         }
     }
 
@@ -369,23 +381,6 @@ impl RunningAgent {
 
     /// Stops the agent gracefully and waits for it.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            tokio::task::spawn_blocking(move || thread.join())
-                .await
-                .unwrap()
-                .unwrap();
-        }
-    }
-}
-
-impl Drop for RunningAgent {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.thread.stop().await;
     }
 }
