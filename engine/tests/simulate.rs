@@ -105,6 +105,53 @@ fn every_answer_known_is_the_ceiling_the_engine_stays_under() {
     assert!(figure("top3_all_asked") >= figure("top3"));
 }
 
+/// The per-cause rows are the same cases split by their true cause: their shares add up to
+/// every case, and their top-1 accuracies, weighted by share, give the overall figures.
+#[test]
+fn the_per_cause_rows_add_up_to_the_whole() {
+    let report: serde_json::Value = serde_json::from_str(&run(&SimulateOptions {
+        n: 600,
+        seed: 4,
+        slip: Some(0.1),
+        json: true,
+        ..SimulateOptions::default()
+    }))
+    .unwrap();
+    let rows = report["by_cause"].as_array().unwrap();
+    assert!(rows.len() > 10, "most causes are drawn in 600 cases");
+    let weighted = |key: &str| -> f64 {
+        rows.iter()
+            .map(|r| r["share"].as_f64().unwrap() * r[key].as_f64().unwrap())
+            .sum()
+    };
+    let shares: f64 = rows.iter().map(|r| r["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-9, "shares add up to {shares}");
+    for (row_key, whole_key) in [("top1", "top1"), ("top1_all_asked", "top1_all_asked")] {
+        let whole = report[whole_key].as_f64().unwrap();
+        assert!(
+            (weighted(row_key) - whole).abs() < 1e-9,
+            "{row_key}: {} against {whole}",
+            weighted(row_key)
+        );
+    }
+    let top1: Vec<f64> = rows.iter().map(|r| r["top1"].as_f64().unwrap()).collect();
+    assert!(
+        top1.windows(2).all(|pair| pair[0] <= pair[1]),
+        "worst first: {top1:?}"
+    );
+    for row in rows {
+        let top1 = row["top1"].as_f64().unwrap();
+        match row["mistaken_for"].as_array() {
+            // Ranked wrongly at least once: the cause most often ranked first instead.
+            Some(mistaken) => {
+                assert_ne!(mistaken[0], row["cause"]);
+                assert!(mistaken[1].as_f64().unwrap() <= 1.0 - top1 + 1e-9);
+            }
+            None => assert_eq!(top1, 1.0, "{row}"),
+        }
+    }
+}
+
 #[test]
 fn the_same_seed_gives_the_same_figures() {
     let options = SimulateOptions {
@@ -148,6 +195,7 @@ fn the_table_shows_targets_and_learning_runs() {
         "the order alone",
         "expected calibration error",
         "step latency p99",
+        "Per true cause, worst top-1 first",
     ] {
         assert!(table.contains(figure), "missing {figure}:\n{table}");
     }

@@ -143,6 +143,39 @@ struct Report {
     fix_attempt_saving_vs_most_likely: f64,
     /// In the learned mode, the row prior fitted by empirical Bayes.
     learned_row_prior: Option<RowPrior>,
+    /// The same figures per true cause, worst top-1 first: where a knowledge engineer should
+    /// look when the model's accuracy falls short.
+    by_cause: Vec<CauseFigures>,
+}
+
+/// The benchmark's figures for the cases of one true cause.
+#[derive(Debug, Serialize)]
+struct CauseFigures {
+    cause: String,
+    /// Share of the simulated cases drawn with this cause.
+    share: f64,
+    top1: f64,
+    top1_all_asked: f64,
+    reached_stop: f64,
+    mean_questions: f64,
+    /// The cause most often ranked first instead, with its share of this cause's cases.
+    mistaken_for: Option<(String, f64)>,
+    /// The same had every question and check been answered: a confusion the model itself
+    /// cannot resolve, which only a more discriminating question or check can.
+    mistaken_for_all_asked: Option<(String, f64)>,
+}
+
+/// Counts for the cases of one true cause.
+#[derive(Debug, Default, Clone)]
+struct CauseTally {
+    cases: usize,
+    top1: usize,
+    top1_all_asked: usize,
+    reached_stop: usize,
+    steps: usize,
+    /// Per wrongly top-ranked cause, how many times.
+    mistaken_for: BTreeMap<usize, usize>,
+    mistaken_for_all_asked: BTreeMap<usize, usize>,
 }
 
 /// Runs the benchmark and prints one table (or one JSON object with `json`).
@@ -319,6 +352,7 @@ struct Tally {
     /// Per confidence bin: summed top-1 confidence and number of correct top-1 answers.
     bins: Vec<(f64, usize)>,
     step_micros: Vec<f64>,
+    by_cause: Vec<CauseTally>,
 }
 
 fn measure(
@@ -345,6 +379,7 @@ fn measure(
 
     let mut tally = Tally {
         bins: vec![(0.0, 0); CALIBRATION_BINS],
+        by_cause: vec![CauseTally::default(); truth.cause_count()],
         ..Tally::default()
     };
     for _ in 0..options.n {
@@ -423,7 +458,40 @@ fn measure(
             - (tally.ecr_engine - tally.ecr_escalation)
                 / (tally.ecr_most_likely - tally.ecr_escalation),
         learned_row_prior: None,
+        by_cause: cause_figures(truth, &tally.by_cause, options.n),
     }
+}
+
+/// Per-cause figures, worst top-1 first.
+fn cause_figures(truth: &CompiledModel, by_cause: &[CauseTally], n: usize) -> Vec<CauseFigures> {
+    let mut figures: Vec<CauseFigures> = by_cause
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.cases > 0)
+        .map(|(cause, t)| {
+            let cases = t.cases as f64;
+            let most_often = |mistaken: &BTreeMap<usize, usize>| {
+                mistaken
+                    .iter()
+                    .max_by_key(|(other, count)| (**count, std::cmp::Reverse(**other)))
+                    .map(|(other, count)| {
+                        (truth.cause_id(*other).to_owned(), *count as f64 / cases)
+                    })
+            };
+            CauseFigures {
+                cause: truth.cause_id(cause).to_owned(),
+                share: cases / n as f64,
+                top1: t.top1 as f64 / cases,
+                top1_all_asked: t.top1_all_asked as f64 / cases,
+                reached_stop: t.reached_stop as f64 / cases,
+                mean_questions: t.steps as f64 / cases,
+                mistaken_for: most_often(&t.mistaken_for),
+                mistaken_for_all_asked: most_often(&t.mistaken_for_all_asked),
+            }
+        })
+        .collect();
+    figures.sort_by(|a, b| a.top1.total_cmp(&b.top1));
+    figures
 }
 
 /// Asks what the engine chooses until it stops; scores the final posterior and fix order.
@@ -458,6 +526,15 @@ fn run_adaptive(
     tally.top1 += usize::from(ranked[0] == cause);
     tally.top3 += usize::from(ranked[..3].contains(&cause));
     tally.reached_stop += usize::from(confidence >= threshold);
+    let of_cause = &mut tally.by_cause[cause];
+    of_cause.cases += 1;
+    of_cause.steps += steps;
+    of_cause.reached_stop += usize::from(confidence >= threshold);
+    if ranked[0] == cause {
+        of_cause.top1 += 1;
+    } else {
+        *of_cause.mistaken_for.entry(ranked[0]).or_default() += 1;
+    }
     if confidence >= threshold {
         tally.steps_reaching_stop += steps;
     }
@@ -499,6 +576,15 @@ fn score_all_asked(
     normalize(&belief.log_posterior(engine), &mut posterior);
     let ranked = causes_ranked(&posterior);
     tally.top1_all_asked += usize::from(ranked[0] == cause);
+    let of_cause = &mut tally.by_cause[cause];
+    if ranked[0] == cause {
+        of_cause.top1_all_asked += 1;
+    } else {
+        *of_cause
+            .mistaken_for_all_asked
+            .entry(ranked[0])
+            .or_default() += 1;
+    }
     tally.top3_all_asked += usize::from(ranked[..3].contains(&cause));
     tally.reached_stop_all_asked += usize::from(posterior[ranked[0]] >= threshold);
 }
@@ -873,6 +959,38 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
     ];
     for (figure, value, target, met) in rows {
         writeln!(out, "| {figure} | {value} | {target} | {met} |")?;
+    }
+    write_cause_table(&report.by_cause, out)
+}
+
+/// The per-cause figures, worst top-1 first.
+fn write_cause_table(by_cause: &[CauseFigures], out: &mut impl Write) -> Result<(), CliError> {
+    writeln!(out)?;
+    writeln!(out, "Per true cause, worst top-1 first:")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| cause | share | top-1 | steps | reached the stop | most often ranked first instead | top-1, every answer known | ranked first instead, every answer known |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---|---:|---|")?;
+    let mistaken = |mistaken: &Option<(String, f64)>| {
+        mistaken.as_ref().map_or_else(String::new, |(id, share)| {
+            format!("{id} ({:.1}%)", 100.0 * share)
+        })
+    };
+    for c in by_cause {
+        writeln!(
+            out,
+            "| {} | {:.3} | {:.3} | {:.2} | {:.3} | {} | {:.3} | {} |",
+            c.cause,
+            c.share,
+            c.top1,
+            c.mean_questions,
+            c.reached_stop,
+            mistaken(&c.mistaken_for),
+            c.top1_all_asked,
+            mistaken(&c.mistaken_for_all_asked),
+        )?;
     }
     Ok(())
 }
