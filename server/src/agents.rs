@@ -1,8 +1,10 @@
 //! The agents the server knows: heartbeats, online state, and which agent runs a check.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use agent_client::signing::public_key_from_base64;
+use agent_client::target::Host;
 use agent_client::wire::HeartbeatRequest;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
@@ -22,10 +24,129 @@ pub struct AgentEndpoint {
 impl AgentEndpoint {
     /// Whether a heartbeat arrived within `window`.
     pub fn is_online(&self, window: Duration) -> bool {
-        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        self.last_seen_at
-            .is_some_and(|seen| Utc::now() - seen <= window)
+        heard_within(self.last_seen_at, window)
     }
+}
+
+/// Whether the last heartbeat (if any) arrived within `window`.
+fn heard_within(last_seen_at: Option<DateTime<Utc>>, window: Duration) -> bool {
+    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+    last_seen_at.is_some_and(|seen| Utc::now() - seen <= window)
+}
+
+/// An enrolled agent as a case sees it: which computer it runs on, its system, and whether
+/// it is still heard from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseAgent {
+    pub id: Uuid,
+    pub hostname: String,
+    /// As the agent reports it: `windows x86_64`, `linux x86_64`.
+    pub os: String,
+    pub listen_url: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl CaseAgent {
+    /// Whether the agent runs on Windows (and so can run the Windows host checks).
+    pub fn is_windows(&self) -> bool {
+        self.os.split_whitespace().next() == Some("windows")
+    }
+
+    /// Whether a heartbeat arrived within `window`.
+    pub fn is_online(&self, window: Duration) -> bool {
+        heard_within(self.last_seen_at, window)
+    }
+
+    /// The address the agent tells the server to call it at, when that is an address
+    /// rather than a name: one of the addresses its computer has.
+    pub fn address(&self) -> Option<IpAddr> {
+        let url = reqwest::Url::parse(self.listen_url.as_deref()?).ok()?;
+        let host = url.host_str()?;
+        // An IPv6 address is written in brackets in a URL.
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()
+    }
+
+    /// Whether the agent runs on the computer `target` names: by host name (or its first
+    /// label, since Windows reports `PC-042` for `pc-042.corp.example`), or by address.
+    /// `localhost` and loopback addresses name the computer the agent shares with the
+    /// server.
+    pub fn runs_on(&self, target: &Host) -> bool {
+        let first_label = |name: &str| name.split('.').next().unwrap_or(name).to_owned();
+        let target_name = target.as_str().to_ascii_lowercase();
+        match target.ip() {
+            Some(ip) if ip.is_loopback() => self.address().is_some_and(|a| a.is_loopback()),
+            Some(ip) => self.address() == Some(ip),
+            None if target_name == "localhost" => self.address().is_some_and(|a| a.is_loopback()),
+            None => {
+                let hostname = self.hostname.to_ascii_lowercase();
+                hostname == target_name || first_label(&hostname) == first_label(&target_name)
+            }
+        }
+    }
+}
+
+type CaseAgentRow = (Uuid, String, String, Option<String>, Option<DateTime<Utc>>);
+
+fn case_agent_from_row((id, hostname, os, listen_url, last_seen_at): CaseAgentRow) -> CaseAgent {
+    CaseAgent {
+        id,
+        hostname,
+        os,
+        listen_url,
+        last_seen_at,
+    }
+}
+
+/// Loads one agent as a case sees it.
+pub async fn case_agent(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<CaseAgent>> {
+    let row: Option<CaseAgentRow> = sqlx::query_as(
+        "SELECT id, hostname, os, listen_url, last_seen_at FROM agents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(case_agent_from_row))
+}
+
+/// The agent on the computer a case is about ([`CaseAgent::runs_on`]), the one heard from
+/// most recently if several are; None when that computer has no agent.
+pub async fn on_host(pool: &PgPool, target: &Host) -> sqlx::Result<Option<CaseAgent>> {
+    // The database narrows the search to names and addresses that can match; the rule
+    // itself is `runs_on`.
+    let name = target.as_str().to_ascii_lowercase();
+    let first_label = name.split('.').next().unwrap_or(&name).to_owned();
+    let in_url: Vec<String> = match target.ip() {
+        Some(ip) if ip.is_loopback() => loopback_in_url(),
+        None if name == "localhost" => loopback_in_url(),
+        Some(IpAddr::V4(ip)) => vec![format!("//{ip}:"), format!("//{ip}/")],
+        Some(IpAddr::V6(ip)) => vec![format!("//[{ip}]")],
+        None => Vec::new(),
+    };
+    let rows: Vec<CaseAgentRow> = sqlx::query_as(
+        "SELECT id, hostname, os, listen_url, last_seen_at FROM agents \
+         WHERE split_part(lower(hostname), '.', 1) = $1 \
+            OR (listen_url IS NOT NULL AND EXISTS \
+                (SELECT 1 FROM unnest($2::text[]) AS part WHERE position(part IN lower(listen_url)) > 0)) \
+         ORDER BY last_seen_at DESC NULLS LAST, enrolled_at DESC",
+    )
+    .bind(&first_label)
+    .bind(&in_url)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(case_agent_from_row)
+        .find(|agent| agent.runs_on(target)))
+}
+
+/// How a loopback address can appear in an agent's URL.
+fn loopback_in_url() -> Vec<String> {
+    ["//127.", "//[::1]", "//localhost"]
+        .map(str::to_owned)
+        .to_vec()
 }
 
 type EndpointRow = (Uuid, String, Option<String>, String, Option<DateTime<Utc>>);
@@ -186,4 +307,63 @@ pub async fn list(pool: &PgPool, offline_after: Duration) -> sqlx::Result<Vec<Ag
             },
         )
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(hostname: &str, listen_url: Option<&str>) -> CaseAgent {
+        CaseAgent {
+            id: Uuid::nil(),
+            hostname: hostname.to_owned(),
+            os: "windows x86_64".to_owned(),
+            listen_url: listen_url.map(str::to_owned),
+            last_seen_at: None,
+        }
+    }
+
+    fn host(name: &str) -> Host {
+        Host::parse(name).unwrap()
+    }
+
+    #[test]
+    fn an_agent_runs_on_the_computer_its_name_or_address_names() {
+        let pc = agent("PC-042", Some("http://10.1.2.3:7443"));
+        assert!(pc.runs_on(&host("pc-042")));
+        assert!(pc.runs_on(&host("PC-042.corp.example")));
+        assert!(pc.runs_on(&host("10.1.2.3")));
+        assert!(!pc.runs_on(&host("pc-0420")));
+        assert!(!pc.runs_on(&host("pc-043.corp.example")));
+        assert!(!pc.runs_on(&host("10.1.2.4")));
+        assert!(!pc.runs_on(&host("localhost")));
+        let fqdn = agent("pc-042.corp.example", None);
+        assert!(fqdn.runs_on(&host("PC-042")));
+        assert!(!fqdn.runs_on(&host("10.1.2.3")), "no address known");
+        let here = agent("build-7", Some("http://127.0.0.1:7070"));
+        assert!(here.runs_on(&host("localhost")));
+        assert!(here.runs_on(&host("127.0.0.1")));
+        assert!(here.runs_on(&host("::1")));
+    }
+
+    #[test]
+    fn the_address_is_read_from_the_url_the_agent_gave() {
+        assert_eq!(
+            agent("a", Some("http://10.1.2.3:7443")).address(),
+            Some("10.1.2.3".parse().unwrap())
+        );
+        assert_eq!(
+            agent("a", Some("https://[fd00::5]:7443/")).address(),
+            Some("fd00::5".parse().unwrap())
+        );
+        assert_eq!(agent("a", Some("http://pc-042:7443")).address(), None);
+        assert_eq!(agent("a", Some("not a url")).address(), None);
+        assert_eq!(agent("a", None).address(), None);
+        assert!(agent("a", None).is_windows());
+        let linux = CaseAgent {
+            os: "linux x86_64".to_owned(),
+            ..agent("a", None)
+        };
+        assert!(!linux.is_windows());
+    }
 }

@@ -1,13 +1,18 @@
 //! Cases: what an employee reported, stored with the checks run for it (and, from
 //! [`crate::fixes`], the fixes asked for it).
 
+use std::collections::BTreeMap;
+
+use agent_client::host::report::HostCheckSpec;
 use agent_client::wire::{CheckReport, CheckSpec};
 use app::case::{CaseView, CheckRunView, CheckStatus, NewCase};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use crate::agents::{case_agent, on_host, pick_for_check, CaseAgent};
 use crate::config::Settings;
 use crate::diagnosis::DiagnosisModel;
+use engine::CheckLocation;
 use uuid::Uuid;
 
 /// The status names as the `job_status` enum spells them.
@@ -41,19 +46,55 @@ pub struct PlannedRun {
     pub runner: Runner,
 }
 
-/// The checks every new case starts with: can the agent reach the port, can the server
-/// reach it too, what does the RDP server answer (security protocols, TLS certificate), and
-/// do the host's clock and the employee's PC's agree (read over CredSSP).
-pub fn first_checks(case: &NewCase, agent: Option<Uuid>, settings: &Settings) -> Vec<PlannedRun> {
+/// The agents a case involves: the employee's, which probes the host from the employee's
+/// side, and the one on the host the case is about, when that computer has one.
+#[derive(Debug, Clone, Default)]
+pub struct CaseAgents {
+    pub client: Option<CaseAgent>,
+    pub host: Option<CaseAgent>,
+}
+
+impl CaseAgents {
+    /// Finds both for a new case: the employee's is the configured one (else the one heard
+    /// from most recently), the host's is the agent that runs on the case's computer.
+    pub async fn find(pool: &PgPool, case: &NewCase, settings: &Settings) -> sqlx::Result<Self> {
+        let client = match pick_for_check(pool, settings.default_agent.as_deref()).await? {
+            Some(id) => case_agent(pool, id).await?,
+            None => None,
+        };
+        let host = on_host(pool, &case.target.host).await?;
+        Ok(CaseAgents { client, host })
+    }
+}
+
+/// The checks a new case starts with, all queued at once so that each has its result
+/// ready, or nearly, when the diagnosis asks for it (they only read, never change):
+///
+/// - from the employee's agent and from the server: can they reach the port; from the
+///   employee's agent: what the RDP server answers (security protocols, TLS certificate),
+///   and whether the host's clock and the PC's agree (read over CredSSP);
+/// - from the employee's agent, when the case names the host by name and the host's agent
+///   gave its address: does the name resolve to it;
+/// - every Windows check of the model (`checks` with where it runs), on the agent where the
+///   model says it runs, when that agent is on Windows.
+///
+/// A check with nowhere to run is not queued: the diagnosis takes it as not run.
+pub fn first_checks(
+    case: &NewCase,
+    agents: &CaseAgents,
+    checks: &[(&str, CheckLocation)],
+    settings: &Settings,
+) -> Vec<PlannedRun> {
     let target = case.target.clone();
     let timeout_ms = settings.connect_timeout_ms;
-    vec![
+    let client = Runner::Agent(agents.client.as_ref().map(|agent| agent.id));
+    let mut runs = vec![
         PlannedRun {
             spec: CheckSpec::TcpConnect {
                 target: target.clone(),
                 timeout_ms,
             },
-            runner: Runner::Agent(agent),
+            runner: client,
         },
         PlannedRun {
             spec: CheckSpec::TcpConnect {
@@ -67,7 +108,7 @@ pub fn first_checks(case: &NewCase, agent: Option<Uuid>, settings: &Settings) ->
                 target: target.clone(),
                 timeout_ms,
             },
-            runner: Runner::Agent(agent),
+            runner: client,
         },
         PlannedRun {
             spec: CheckSpec::RdpTls {
@@ -75,17 +116,45 @@ pub fn first_checks(case: &NewCase, agent: Option<Uuid>, settings: &Settings) ->
                 timeout_ms,
                 probe_versions: true,
             },
-            runner: Runner::Agent(agent),
+            runner: client,
         },
         PlannedRun {
             spec: CheckSpec::ClockCompare {
-                target,
+                target: target.clone(),
                 tolerance_s: agent_client::rdp::clock::DEFAULT_TOLERANCE_S,
                 timeout_ms,
             },
-            runner: Runner::Agent(agent),
+            runner: client,
         },
-    ]
+    ];
+    let host_address = agents.host.as_ref().and_then(CaseAgent::address);
+    if let (Some(client), None, Some(address)) = (&agents.client, target.host.ip(), host_address) {
+        runs.push(PlannedRun {
+            spec: CheckSpec::DnsResolve {
+                host: target.host.clone(),
+                expected: vec![address],
+                timeout_ms,
+            },
+            runner: Runner::Agent(Some(client.id)),
+        });
+    }
+    for (id, location) in checks {
+        let agent = match location {
+            CheckLocation::Client => agents.client.as_ref(),
+            CheckLocation::Host => agents.host.as_ref(),
+            CheckLocation::Server => None,
+        };
+        let Some(agent) = agent.filter(|agent| agent.is_windows()) else {
+            continue;
+        };
+        if let Ok(spec) = HostCheckSpec::from_params(id, None, &BTreeMap::new()) {
+            runs.push(PlannedRun {
+                spec: CheckSpec::Host(spec),
+                runner: Runner::Agent(Some(agent.id)),
+            });
+        }
+    }
+    runs
 }
 
 /// Stores the case and its first checks in one transaction; the dispatcher hears of them
@@ -224,16 +293,35 @@ pub async fn open_and_dispatch(
     state: &crate::startup::AppState,
     case: &NewCase,
 ) -> sqlx::Result<Uuid> {
-    let agent =
-        crate::agents::pick_for_check(&state.pool, state.settings.default_agent.as_deref()).await?;
-    let runs = first_checks(case, agent, &state.settings);
+    let agents = CaseAgents::find(&state.pool, case, &state.settings).await?;
+    let model = state.diagnosis.current();
+    let checks: Vec<(&str, CheckLocation)> = model
+        .model()
+        .checks
+        .iter()
+        .map(|check| (check.id.as_str(), check.runs_on))
+        .collect();
+    let runs = first_checks(case, &agents, &checks, &state.settings);
     let case_id = open_case(&state.pool, case, &runs, &state.settings).await?;
     tracing::info!(case.id = %case_id, runs = runs.len(), "case opened");
     state.dispatcher.wake();
     // The diagnosis starts with the case; the checks feed it as they finish. A case is
     // still worth having without it, so a failure here is logged, not returned.
     match crate::diagnosis::start(&state.pool, &state.diagnosis, case_id).await {
-        Ok(_) => crate::diagnosis::catch_up_on_checks(&state.pool, &state.diagnosis, case_id).await,
+        Ok(_) => {
+            if let Some(host) = &agents.host {
+                // The server knows this one already: whether the host's agent still beats.
+                let beating = host.is_online(state.settings.agent_offline_after);
+                crate::diagnosis::record_host_heartbeat(
+                    &state.pool,
+                    &state.diagnosis,
+                    case_id,
+                    beating,
+                )
+                .await;
+            }
+            crate::diagnosis::catch_up_on_checks(&state.pool, &state.diagnosis, case_id).await
+        }
         Err(e) => {
             tracing::error!(case.id = %case_id, error = %e, "could not start the case's diagnosis")
         }

@@ -1004,6 +1004,33 @@ pub async fn record_check_for_case(
     }
 }
 
+/// Records what the server knows of the host's agent as the model's `host-heartbeat`
+/// check: heartbeats `recent` or `stopped`. A model without that check does not use it.
+pub async fn record_host_heartbeat(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    case_id: Uuid,
+    beating: bool,
+) {
+    let outcome = if beating { "recent" } else { "stopped" };
+    let action = Action::Check {
+        check: HOST_HEARTBEAT_CHECK.to_owned(),
+        result: CheckResult::Outcome(outcome.to_owned()),
+    };
+    match apply_to_case(pool, model, case_id, &action).await {
+        Ok(_) => {}
+        Err(DiagnosisError::Refused(e)) => {
+            tracing::debug!(case.id = %case_id, error = %e, "host heartbeat not used by the diagnosis")
+        }
+        Err(e) => {
+            tracing::warn!(case.id = %case_id, error = %e, "could not record the host's heartbeat in the diagnosis")
+        }
+    }
+}
+
+/// The model's check of the host agent's heartbeats, which the server answers itself.
+pub const HOST_HEARTBEAT_CHECK: &str = "host-heartbeat";
+
 /// The case's most recent diagnosis as the portal shows it, with its evidence so that the
 /// browser can take the next step itself.
 pub async fn portal_summary_for_case(

@@ -675,16 +675,20 @@ impl Dispatcher {
         }
         announce_case_change(&mut tx, attempt.case_id).await?;
         tx.commit().await?;
-        if let Some(report) = evidence {
-            let by_server = attempt.runner == "server";
-            crate::diagnosis::record_check_for_case(
-                &self.pool,
-                &self.diagnosis,
-                attempt.case_id,
-                by_server,
-                &report,
-            )
-            .await;
+        if attempt.kind != "fix" {
+            if let Some(report) = evidence {
+                let by_server = attempt.runner == "server";
+                crate::diagnosis::record_check_for_case(
+                    &self.pool,
+                    &self.diagnosis,
+                    attempt.case_id,
+                    by_server,
+                    &report,
+                )
+                .await;
+            }
+            // A run that ended without a report is over too: the diagnosis may have been
+            // waiting for it, and now takes it as not run.
             crate::diagnosis::catch_up_on_checks(&self.pool, &self.diagnosis, attempt.case_id)
                 .await;
             announce_case_change(&mut *self.pool.acquire().await?, attempt.case_id).await?;

@@ -10,6 +10,7 @@
 use agent_client::host::approval;
 use agent_client::host::fix::{fix_info, MAX_DOWNGRADE_SECS};
 use agent_client::signing::Keypair;
+use agent_client::target::Host;
 use agent_client::wire::{ActionRecord, ApprovalClaims, FixResponse, FixSpec, FixTier};
 use app::case::{FixActionView, FixRunView};
 use chrono::{DateTime, Utc};
@@ -238,22 +239,18 @@ pub async fn queue_fix(
     Ok(job_id)
 }
 
-/// The agent on the case's host (by host name, or its first label), else the default one.
+/// The agent on the case's host ([`crate::agents::on_host`]), else the default one.
 async fn agent_for_host(
     pool: &PgPool,
     settings: &Settings,
     target_host: &str,
 ) -> sqlx::Result<Option<Uuid>> {
-    let on_host: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM agents WHERE lower(hostname) = lower($1) \
-             OR lower(hostname) = lower(split_part($1, '.', 1)) \
-         ORDER BY last_seen_at DESC NULLS LAST LIMIT 1",
-    )
-    .bind(target_host)
-    .fetch_optional(pool)
-    .await?;
+    let on_host = match Host::parse(target_host) {
+        Ok(host) => crate::agents::on_host(pool, &host).await?,
+        Err(_) => None,
+    };
     match on_host {
-        Some(id) => Ok(Some(id)),
+        Some(agent) => Ok(Some(agent.id)),
         None => crate::agents::pick_for_check(pool, settings.default_agent.as_deref()).await,
     }
 }

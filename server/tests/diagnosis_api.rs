@@ -74,13 +74,7 @@ async fn ok(app: &TestApp, session: &str, action: &str, body: Value) -> Value {
 }
 
 async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
+    app.get_json(path).await
 }
 
 /// The same with a helpdesk account's token (made on first use).

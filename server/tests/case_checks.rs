@@ -1,0 +1,261 @@
+//! Which checks a new case queues, and where: the network probes from the employee's agent
+//! and the server, the name check when the host's agent gave its address, and the model's
+//! Windows checks on the agent of the host the case names (real agents on loopback; the
+//! "Windows" host is a real agent whose system the test sets in the database, and it answers
+//! those checks as a Linux agent does: not available here).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{spawn_app_with, test_settings, TestAgent, TestApp};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The case's queued checks as (check id, runner, agent).
+async fn queued(app: &TestApp, case_id: &str) -> Vec<(String, String, Option<Uuid>, Value)> {
+    let rows: Vec<(String, String, Option<Uuid>, sqlx::types::Json<Value>)> = sqlx::query_as(
+        "SELECT catalogue_id, runner, agent_id, spec FROM jobs WHERE case_id = $1 ORDER BY created_at, catalogue_id",
+    )
+    .bind(Uuid::parse_str(case_id).unwrap())
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(check, runner, agent, spec)| (check, runner, agent, spec.0))
+        .collect()
+}
+
+/// The ids of the case's queued checks, sorted.
+async fn queued_ids(app: &TestApp, case_id: &str) -> Vec<String> {
+    let mut ids: Vec<String> = queued(app, case_id)
+        .await
+        .into_iter()
+        .map(|(check, ..)| check)
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn set_agent(app: &TestApp, id: &str, hostname: &str, os: &str, seen_secs_ago: i64) {
+    sqlx::query(
+        "UPDATE agents SET hostname = $2, os = $3, \
+         last_seen_at = now() - make_interval(secs => $4) WHERE id = $1",
+    )
+    .bind(Uuid::parse_str(id).unwrap())
+    .bind(hostname)
+    .bind(os)
+    .bind(seen_secs_ago as f64)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+async fn open(app: &TestApp, host: &str) -> String {
+    let response = app
+        .post_case(
+            json!({"host": host, "port": "3389", "error_code": "0x904", "extended_code": "0x7"}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// The case's diagnosis session once its checks are over and it has moved on to the
+/// employee (a question, or nothing more to ask): it never waits for a finished run.
+async fn diagnosis_after_checks(app: &TestApp, case_id: &str) -> Value {
+    app.settled_case(case_id).await;
+    for _ in 0..200 {
+        let case = app.settled_case(case_id).await;
+        let diagnosis = case.diagnosis.expect("every case has a diagnosis");
+        if !diagnosis.waiting_for_checks {
+            let (status, session) = app
+                .get_json(&format!("/api/v1/diagnosis/{}", diagnosis.session_id))
+                .await;
+            assert_eq!(status, 200);
+            return session;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the diagnosis kept waiting for checks that are over");
+}
+
+const NETWORK_CHECKS: [&str; 5] = [
+    "clock-compare",
+    "rdp-negotiate",
+    "rdp-tls",
+    "tcp-connect",
+    "tcp-connect",
+];
+
+/// The model's checks that a Windows host's agent runs (the model's `runs_on = "host"`).
+const WINDOWS_HOST_CHECKS: [&str; 11] = [
+    "cert-binding",
+    "firewall-rule",
+    "host-event-log",
+    "rdp-certificate",
+    "rdp-enabled",
+    "rdp-listener",
+    "rdp-services",
+    "schannel-tls12",
+    "secure-channel",
+    "security-layer",
+    "session-limits",
+];
+
+/// A server whose employees' checks run on the agent `EMPLOYEE-PC` (on Linux), and a
+/// second real agent that the server knows as the Windows computer `PC-042`.
+async fn employee_and_windows_host() -> (TestApp, TestAgent, TestAgent) {
+    let app = spawn_app_with(
+        common::fresh_pool().await,
+        server::config::Settings {
+            default_agent: Some("EMPLOYEE-PC".to_owned()),
+            ..test_settings()
+        },
+    )
+    .await;
+    let employee = app.spawn_agent().await;
+    let host = app.spawn_agent().await;
+    set_agent(
+        &app,
+        &employee.identity().agent_id,
+        "EMPLOYEE-PC",
+        "linux x86_64",
+        0,
+    )
+    .await;
+    // Windows reports the short name; the employee types the full one.
+    set_agent(
+        &app,
+        &host.identity().agent_id,
+        "PC-042",
+        "windows x86_64",
+        5,
+    )
+    .await;
+    (app, employee, host)
+}
+
+#[tokio::test]
+async fn a_windows_host_with_an_agent_gets_the_models_host_checks_on_that_agent() {
+    let (app, employee, host) = employee_and_windows_host().await;
+    let employee_id = employee.identity().agent_id.clone();
+    let host_id = host.identity().agent_id.clone();
+
+    let case_id = open(&app, "pc-042.corp.example").await;
+    let runs = queued(&app, &case_id).await;
+    let on = |agent: &str| Some(Uuid::parse_str(agent).unwrap());
+    let mut host_checks: Vec<&str> = runs
+        .iter()
+        .filter(|(_, _, agent, _)| *agent == on(&host_id))
+        .map(|(check, ..)| check.as_str())
+        .collect();
+    host_checks.sort();
+    assert_eq!(host_checks, WINDOWS_HOST_CHECKS, "{runs:#?}");
+    let mut employee_checks: Vec<&str> = runs
+        .iter()
+        .filter(|(_, _, agent, _)| *agent == on(&employee_id))
+        .map(|(check, ..)| check.as_str())
+        .collect();
+    employee_checks.sort();
+    // The employee's PC is not on Windows: no CredSSP policy check there.
+    assert_eq!(
+        employee_checks,
+        [
+            "clock-compare",
+            "dns-resolve",
+            "rdp-negotiate",
+            "rdp-tls",
+            "tcp-connect"
+        ]
+    );
+    let dns = runs
+        .iter()
+        .find(|(check, ..)| check == "dns-resolve")
+        .unwrap();
+    assert_eq!(dns.3["host"], "pc-042.corp.example");
+    assert_eq!(
+        dns.3["expected"],
+        json!(["127.0.0.1"]),
+        "the address the host's agent listens at"
+    );
+    assert!(runs
+        .iter()
+        .any(|(check, runner, ..)| check == "tcp-connect" && runner == "server"));
+
+    // The host's agent answers every Windows check (as not available on its system); the
+    // diagnosis takes what it asks for of those as not run and moves on to the employee.
+    let session = diagnosis_after_checks(&app, &case_id).await;
+    let checks = &session["evidence"]["checks"];
+    assert_eq!(
+        checks["host-heartbeat"], "recent",
+        "the server knows the host's agent beats: {session:#}"
+    );
+    let case = app.settled_case(&case_id).await;
+    let host_runs: Vec<_> = case
+        .checks
+        .iter()
+        .filter(|run| WINDOWS_HOST_CHECKS.contains(&run.check_id.as_str()))
+        .collect();
+    assert_eq!(host_runs.len(), WINDOWS_HOST_CHECKS.len());
+    for run in host_runs {
+        assert_eq!(run.agent_hostname.as_deref(), Some("PC-042"), "{run:?}");
+        assert!(run.status.is_final(), "{}: {:?}", run.check_id, run.status);
+    }
+    for check in WINDOWS_HOST_CHECKS {
+        let result = &checks[check];
+        assert!(
+            result.is_null() || result == "not_run",
+            "{check} had no outcome to give: {result}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_host_whose_agent_went_silent_is_known_as_such_and_its_checks_end_at_once() {
+    let (app, _employee, mut host) = employee_and_windows_host().await;
+    let host_id = host.identity().agent_id.clone();
+    host.stop().await;
+    // Ten minutes without a heartbeat, far past the offline window.
+    set_agent(&app, &host_id, "PC-042", "windows x86_64", 600).await;
+
+    let case_id = open(&app, "PC-042").await;
+    let session = diagnosis_after_checks(&app, &case_id).await;
+    assert_eq!(session["evidence"]["checks"]["host-heartbeat"], "stopped");
+    let case = app.settled_case(&case_id).await;
+    let host_runs: Vec<_> = case
+        .checks
+        .iter()
+        .filter(|run| run.agent_hostname.as_deref() == Some("PC-042"))
+        .collect();
+    assert_eq!(host_runs.len(), WINDOWS_HOST_CHECKS.len());
+    assert!(host_runs
+        .iter()
+        .all(|run| run.status == app::case::CheckStatus::AgentOffline));
+}
+
+#[tokio::test]
+async fn a_host_without_an_agent_or_not_on_windows_gets_the_network_checks_only() {
+    let app = spawn_app_with(common::fresh_pool().await, test_settings()).await;
+    let agent = app.spawn_agent().await;
+    let agent_id = agent.identity().agent_id.clone();
+    app.wait_until_listening(&agent_id).await;
+
+    // No agent runs on pc-999: nothing to ask its agent, no address to check the name with.
+    let elsewhere = open(&app, "pc-999").await;
+    assert_eq!(queued_ids(&app, &elsewhere).await, NETWORK_CHECKS);
+    let session = diagnosis_after_checks(&app, &elsewhere).await;
+    let heartbeat = &session["evidence"]["checks"]["host-heartbeat"];
+    assert!(
+        heartbeat.is_null() || heartbeat == "not_run",
+        "no agent, no heartbeat to know of: {heartbeat}"
+    );
+
+    // 127.0.0.1 is this computer, whose agent is on Linux: its heartbeat is known, and there
+    // is no Windows check to run and no name to resolve.
+    let here = open(&app, "127.0.0.1").await;
+    assert_eq!(queued_ids(&app, &here).await, NETWORK_CHECKS);
+    let session = diagnosis_after_checks(&app, &here).await;
+    assert_eq!(session["evidence"]["checks"]["host-heartbeat"], "recent");
+}
