@@ -34,27 +34,10 @@ fn heard_within(last_seen_at: Option<DateTime<Utc>>, window: Duration) -> bool {
     last_seen_at.is_some_and(|seen| Utc::now() - seen <= window)
 }
 
-/// An enrolled agent as a case sees it: which computer it runs on, its system, and whether
-/// it is still heard from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseAgent {
-    pub id: Uuid,
-    pub hostname: String,
-    /// As the agent reports it: `windows x86_64`, `linux x86_64`.
-    pub os: String,
-    pub listen_url: Option<String>,
-    pub last_seen_at: Option<DateTime<Utc>>,
-}
-
-impl CaseAgent {
+impl AgentSummary {
     /// Whether the agent runs on Windows (and so can run the Windows host checks).
     pub fn is_windows(&self) -> bool {
         self.os.split_whitespace().next() == Some("windows")
-    }
-
-    /// Whether a heartbeat arrived within `window`.
-    pub fn is_online(&self, window: Duration) -> bool {
-        heard_within(self.last_seen_at, window)
     }
 
     /// The address the agent tells the server to call it at, when that is an address
@@ -88,32 +71,59 @@ impl CaseAgent {
     }
 }
 
-type CaseAgentRow = (Uuid, String, String, Option<String>, Option<DateTime<Utc>>);
+/// The columns of an [`AgentSummary`], in its field order.
+const SUMMARY_COLUMNS: &str =
+    "id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at";
 
-fn case_agent_from_row((id, hostname, os, listen_url, last_seen_at): CaseAgentRow) -> CaseAgent {
-    CaseAgent {
+type SummaryRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+fn summary_from_row(
+    (id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at): SummaryRow,
+    offline_after: Duration,
+) -> AgentSummary {
+    AgentSummary {
+        online: heard_within(last_seen_at, offline_after),
         id,
         hostname,
         os,
+        agent_version,
         listen_url,
+        enrolled_at,
         last_seen_at,
     }
 }
 
-/// Loads one agent as a case sees it.
-pub async fn case_agent(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<CaseAgent>> {
-    let row: Option<CaseAgentRow> = sqlx::query_as(
-        "SELECT id, hostname, os, listen_url, last_seen_at FROM agents WHERE id = $1",
-    )
+/// Loads one agent; `online` is judged against `offline_after`.
+pub async fn summary(
+    pool: &PgPool,
+    id: Uuid,
+    offline_after: Duration,
+) -> sqlx::Result<Option<AgentSummary>> {
+    let row: Option<SummaryRow> = sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM agents WHERE id = $1"
+    ))
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(case_agent_from_row))
+    Ok(row.map(|row| summary_from_row(row, offline_after)))
 }
 
-/// The agent on the computer a case is about ([`CaseAgent::runs_on`]), the one heard from
-/// most recently if several are; None when that computer has no agent.
-pub async fn on_host(pool: &PgPool, target: &Host) -> sqlx::Result<Option<CaseAgent>> {
+/// The agent on the computer a case is about ([`AgentSummary::runs_on`]), the one heard from
+/// most recently if several are; None when that computer has no agent. `online` is judged
+/// against `offline_after`.
+pub async fn on_host(
+    pool: &PgPool,
+    target: &Host,
+    offline_after: Duration,
+) -> sqlx::Result<Option<AgentSummary>> {
     // The database narrows the search to names and addresses that can match; the rule
     // itself is `runs_on`.
     let name = target.as_str().to_ascii_lowercase();
@@ -125,20 +135,20 @@ pub async fn on_host(pool: &PgPool, target: &Host) -> sqlx::Result<Option<CaseAg
         Some(IpAddr::V6(ip)) => vec![format!("//[{ip}]")],
         None => Vec::new(),
     };
-    let rows: Vec<CaseAgentRow> = sqlx::query_as(
-        "SELECT id, hostname, os, listen_url, last_seen_at FROM agents \
+    let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM agents \
          WHERE split_part(lower(hostname), '.', 1) = $1 \
             OR (listen_url IS NOT NULL AND EXISTS \
                 (SELECT 1 FROM unnest($2::text[]) AS part WHERE position(part IN lower(listen_url)) > 0)) \
-         ORDER BY last_seen_at DESC NULLS LAST, enrolled_at DESC",
-    )
+         ORDER BY last_seen_at DESC NULLS LAST, enrolled_at DESC"
+    ))
     .bind(&first_label)
     .bind(&in_url)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(case_agent_from_row)
+        .map(|row| summary_from_row(row, offline_after))
         .find(|agent| agent.runs_on(target)))
 }
 
@@ -257,7 +267,8 @@ pub async fn journal_read_at(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<i64
         .map(Option::flatten)
 }
 
-/// An agent as operators see it.
+/// An enrolled agent as operators and cases see it: which computer it runs on, its system,
+/// and whether it is still heard from.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AgentSummary {
     pub id: Uuid,
@@ -273,39 +284,14 @@ pub struct AgentSummary {
 
 /// Every enrolled agent, most recently seen first.
 pub async fn list(pool: &PgPool, offline_after: Duration) -> sqlx::Result<Vec<AgentSummary>> {
-    type Row = (
-        Uuid,
-        String,
-        String,
-        String,
-        Option<String>,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at FROM agents \
-         ORDER BY last_seen_at DESC NULLS LAST, enrolled_at DESC",
-    )
+    let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM agents ORDER BY last_seen_at DESC NULLS LAST, enrolled_at DESC"
+    ))
     .fetch_all(pool)
     .await?;
-    let window = chrono::Duration::from_std(offline_after).unwrap_or(chrono::Duration::MAX);
-    let now = Utc::now();
     Ok(rows
         .into_iter()
-        .map(
-            |(id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at)| {
-                AgentSummary {
-                    online: last_seen_at.is_some_and(|seen| now - seen <= window),
-                    id,
-                    hostname,
-                    os,
-                    agent_version,
-                    listen_url,
-                    enrolled_at,
-                    last_seen_at,
-                }
-            },
-        )
+        .map(|row| summary_from_row(row, offline_after))
         .collect())
 }
 
@@ -313,13 +299,16 @@ pub async fn list(pool: &PgPool, offline_after: Duration) -> sqlx::Result<Vec<Ag
 mod tests {
     use super::*;
 
-    fn agent(hostname: &str, listen_url: Option<&str>) -> CaseAgent {
-        CaseAgent {
+    fn agent(hostname: &str, listen_url: Option<&str>) -> AgentSummary {
+        AgentSummary {
             id: Uuid::nil(),
             hostname: hostname.to_owned(),
             os: "windows x86_64".to_owned(),
+            agent_version: "0.1.0".to_owned(),
             listen_url: listen_url.map(str::to_owned),
+            enrolled_at: Utc::now(),
             last_seen_at: None,
+            online: false,
         }
     }
 
@@ -360,7 +349,7 @@ mod tests {
         assert_eq!(agent("a", Some("not a url")).address(), None);
         assert_eq!(agent("a", None).address(), None);
         assert!(agent("a", None).is_windows());
-        let linux = CaseAgent {
+        let linux = AgentSummary {
             os: "linux x86_64".to_owned(),
             ..agent("a", None)
         };

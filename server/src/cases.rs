@@ -9,7 +9,7 @@ use app::case::{CaseView, CheckRunView, CheckStatus, NewCase};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::agents::{case_agent, on_host, pick_for_check, CaseAgent};
+use crate::agents::{on_host, pick_for_check, summary, AgentSummary};
 use crate::config::Settings;
 use crate::diagnosis::DiagnosisModel;
 use engine::CheckLocation;
@@ -50,8 +50,8 @@ pub struct PlannedRun {
 /// side, and the one on the host the case is about, when that computer has one.
 #[derive(Debug, Clone, Default)]
 pub struct CaseAgents {
-    pub client: Option<CaseAgent>,
-    pub host: Option<CaseAgent>,
+    pub client: Option<AgentSummary>,
+    pub host: Option<AgentSummary>,
 }
 
 impl CaseAgents {
@@ -59,10 +59,10 @@ impl CaseAgents {
     /// from most recently), the host's is the agent that runs on the case's computer.
     pub async fn find(pool: &PgPool, case: &NewCase, settings: &Settings) -> sqlx::Result<Self> {
         let client = match pick_for_check(pool, settings.default_agent.as_deref()).await? {
-            Some(id) => case_agent(pool, id).await?,
+            Some(id) => summary(pool, id, settings.agent_offline_after).await?,
             None => None,
         };
-        let host = on_host(pool, &case.target.host).await?;
+        let host = on_host(pool, &case.target.host, settings.agent_offline_after).await?;
         Ok(CaseAgents { client, host })
     }
 }
@@ -127,7 +127,7 @@ pub fn first_checks(
             runner: client,
         },
     ];
-    let host_address = agents.host.as_ref().and_then(CaseAgent::address);
+    let host_address = agents.host.as_ref().and_then(AgentSummary::address);
     if let (Some(client), None, Some(address)) = (&agents.client, target.host.ip(), host_address) {
         runs.push(PlannedRun {
             spec: CheckSpec::DnsResolve {
@@ -311,12 +311,11 @@ pub async fn open_and_dispatch(
         Ok(_) => {
             if let Some(host) = &agents.host {
                 // The server knows this one already: whether the host's agent still beats.
-                let beating = host.is_online(state.settings.agent_offline_after);
                 crate::diagnosis::record_host_heartbeat(
                     &state.pool,
                     &state.diagnosis,
                     case_id,
-                    beating,
+                    host.online,
                 )
                 .await;
             }

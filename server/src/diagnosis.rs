@@ -989,19 +989,7 @@ pub async fn record_check_for_case(
     let Some((check, outcome)) = app::diagnosis::check_evidence(run_by_server, report) else {
         return;
     };
-    let action = Action::Check {
-        check: check.to_owned(),
-        result: CheckResult::Outcome(outcome),
-    };
-    match apply_to_case(pool, model, case_id, &action).await {
-        Ok(_) => {}
-        Err(DiagnosisError::Refused(e)) => {
-            tracing::debug!(case.id = %case_id, check, error = %e, "check not used by the diagnosis")
-        }
-        Err(e) => {
-            tracing::warn!(case.id = %case_id, check, error = %e, "could not record a check in the diagnosis")
-        }
-    }
+    record_outcome_for_case(pool, model, case_id, check, outcome).await;
 }
 
 /// Records what the server knows of the host's agent as the model's `host-heartbeat`
@@ -1013,17 +1001,36 @@ pub async fn record_host_heartbeat(
     beating: bool,
 ) {
     let outcome = if beating { "recent" } else { "stopped" };
+    record_outcome_for_case(
+        pool,
+        model,
+        case_id,
+        HOST_HEARTBEAT_CHECK,
+        outcome.to_owned(),
+    )
+    .await;
+}
+
+/// Records a check's outcome in the case's diagnosis; a check the model does not know, or an
+/// outcome already recorded, changes nothing and is not an error for the caller.
+async fn record_outcome_for_case(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    case_id: Uuid,
+    check: &str,
+    outcome: String,
+) {
     let action = Action::Check {
-        check: HOST_HEARTBEAT_CHECK.to_owned(),
-        result: CheckResult::Outcome(outcome.to_owned()),
+        check: check.to_owned(),
+        result: CheckResult::Outcome(outcome),
     };
     match apply_to_case(pool, model, case_id, &action).await {
         Ok(_) => {}
         Err(DiagnosisError::Refused(e)) => {
-            tracing::debug!(case.id = %case_id, error = %e, "host heartbeat not used by the diagnosis")
+            tracing::debug!(case.id = %case_id, check, error = %e, "check not used by the diagnosis")
         }
         Err(e) => {
-            tracing::warn!(case.id = %case_id, error = %e, "could not record the host's heartbeat in the diagnosis")
+            tracing::warn!(case.id = %case_id, check, error = %e, "could not record a check in the diagnosis")
         }
     }
 }

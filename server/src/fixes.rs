@@ -246,7 +246,7 @@ async fn agent_for_host(
     target_host: &str,
 ) -> sqlx::Result<Option<Uuid>> {
     let on_host = match Host::parse(target_host) {
-        Ok(host) => crate::agents::on_host(pool, &host).await?,
+        Ok(host) => crate::agents::on_host(pool, &host, settings.agent_offline_after).await?,
         Err(_) => None,
     };
     match on_host {

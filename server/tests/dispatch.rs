@@ -97,7 +97,7 @@ async fn an_agent_killed_mid_check_leaves_a_clear_state() {
     let id = open_case(&app.client, &app.address, "127.0.0.1", port).await;
     // Wait until the agent has the check in hand, then kill it.
     for _ in 0..100 {
-        if case_status(&app.client, &app.address, &id).await.checks[0].status == CheckStatus::Sent {
+        if app.case(&id).await.checks[0].status == CheckStatus::Sent {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -139,7 +139,7 @@ async fn a_hung_check_times_out_without_holding_up_the_queue() {
     let started = std::time::Instant::now();
     let other = open_case(&app.client, &app.address, "127.0.0.1", port).await;
     loop {
-        let case = case_status(&app.client, &app.address, &other).await;
+        let case = app.case(&other).await;
         if case.checks[1].status == CheckStatus::Succeeded {
             break;
         }

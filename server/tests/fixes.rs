@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_client::wire::ActionState;
-use app::case::{CaseView, CheckStatus, FixRunView};
+use app::case::{CheckStatus, FixRunView};
 use common::{spawn_app_with, temp_dir, test_settings, RunningAgent, TestApp};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -63,17 +63,6 @@ async fn post(app: &TestApp, path: &str, body: Value, bearer: Option<&str>) -> (
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn case(app: &TestApp, id: &str) -> CaseView {
-    app.client
-        .get(format!("{}/api/v1/cases/{id}", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Polls the case until `done` holds for its fix (60 s at most).
 async fn wait_for_fix(
     app: &TestApp,
@@ -81,7 +70,7 @@ async fn wait_for_fix(
     done: impl Fn(&FixRunView) -> bool,
 ) -> FixRunView {
     for _ in 0..600 {
-        let view = case(app, case_id).await;
+        let view = app.case(case_id).await;
         if let Some(fix) = view.fixes.last() {
             if done(fix) {
                 return fix.clone();
@@ -91,7 +80,7 @@ async fn wait_for_fix(
     }
     panic!(
         "the fix did not get there: {:#?}",
-        case(app, case_id).await.fixes
+        app.case(case_id).await.fixes
     );
 }
 
@@ -204,7 +193,7 @@ async fn a_fix_asked_on_a_case_runs_on_the_agent_and_the_case_shows_what_changed
     let state = undone.action.unwrap().state;
     assert!(matches!(state, ActionState::RolledBack { .. }), "{state:?}");
     assert_eq!(security_layer(&ini), "tls");
-    let shown = case(&app, &case_id).await;
+    let shown = app.case(&case_id).await;
     let shown = shown
         .fixes
         .iter()

@@ -175,18 +175,22 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The case as the API shows it now.
+    pub async fn case(&self, id: &str) -> app::case::CaseView {
+        self.client
+            .get(format!("{}/api/v1/cases/{id}", self.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Polls the case until its checks are final (30 s at most).
     pub async fn settled_case(&self, id: &str) -> app::case::CaseView {
         for _ in 0..600 {
-            let case: app::case::CaseView = self
-                .client
-                .get(format!("{}/api/v1/cases/{id}", self.address))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let case = self.case(id).await;
             if case.is_settled() {
                 return case;
             }
