@@ -122,6 +122,11 @@ pub enum FixError {
     UnknownAgent(Uuid),
     #[error("no agent is enrolled, so nothing can apply a fix")]
     NoAgent,
+    #[error(
+        "no agent runs on {0}, so nothing can apply a fix to it there; install the agent on \
+         that computer, or name the agent to use (`agent_id`)"
+    )]
+    NoAgentOnHost(String),
     #[error("{0} weakens security: it needs an approval from the helpdesk (`approval_id`)")]
     ApprovalRequired(&'static str),
     #[error("{0} is not a downgrade; only downgrades take an approval")]
@@ -148,8 +153,9 @@ pub enum FixError {
 #[derive(Debug, Clone)]
 pub struct FixOrder {
     pub fix: FixSpec,
-    /// The agent to run it; by default, for a fix of the host the agent on the case's host,
-    /// else (and for a fix of the employee's PC) the default agent.
+    /// The agent to run it; by default, for a fix of the host the agent on the case's host
+    /// (refused when that computer has none), for a fix of the employee's PC the default
+    /// agent.
     pub agent_id: Option<Uuid>,
     pub dry_run: bool,
     /// Required for a downgrade (not for its dry run).
@@ -181,12 +187,15 @@ pub async fn queue_fix(
             known.ok_or(FixError::UnknownAgent(id))?
         }
         None => match side_of(order.fix.id()) {
-            FixSide::Host => agent_for_host(pool, settings, &target_host).await?,
+            FixSide::Host => agent_for_host(pool, settings, &target_host)
+                .await?
+                .ok_or(FixError::NoAgentOnHost(target_host))?,
             FixSide::Client => {
-                crate::agents::pick_for_check(pool, settings.default_agent.as_deref()).await?
+                crate::agents::pick_for_check(pool, settings.default_agent.as_deref())
+                    .await?
+                    .ok_or(FixError::NoAgent)?
             }
-        }
-        .ok_or(FixError::NoAgent)?,
+        },
     };
     let fix_id = order.fix.id();
     let tier = order.fix.tier();
@@ -239,20 +248,18 @@ pub async fn queue_fix(
     Ok(job_id)
 }
 
-/// The agent on the case's host ([`crate::agents::on_host`]), else the default one.
+/// The agent on the case's host ([`crate::agents::on_host`]). Never another one: a fix of
+/// the host applied on some other computer would change the wrong machine.
 async fn agent_for_host(
     pool: &PgPool,
     settings: &Settings,
     target_host: &str,
 ) -> sqlx::Result<Option<Uuid>> {
-    let on_host = match Host::parse(target_host) {
-        Ok(host) => crate::agents::on_host(pool, &host, settings.agent_offline_after).await?,
-        Err(_) => None,
+    let Ok(host) = Host::parse(target_host) else {
+        return Ok(None);
     };
-    match on_host {
-        Some(agent) => Ok(Some(agent.id)),
-        None => crate::agents::pick_for_check(pool, settings.default_agent.as_deref()).await,
-    }
+    let on_host = crate::agents::on_host(pool, &host, settings.agent_offline_after).await?;
+    Ok(on_host.map(|agent| agent.id))
 }
 
 /// Checks that an approval covers this case, agent and fix, is in date and unused; locks it

@@ -481,6 +481,30 @@ async fn bad_fix_requests_get_a_specific_error_and_change_nothing() {
     )
     .await;
     assert_eq!(status, 404);
+
+    // A fix of the host when no agent runs on that host: refused, never sent to the agent
+    // that does exist (it runs on another computer). Naming an agent is still possible.
+    let response = app
+        .post_case(json!({"host": "pc-042.corp.example", "error_code": "0x904"}))
+        .await;
+    assert_eq!(response.status(), 201);
+    let elsewhere: Value = response.json().await.unwrap();
+    let elsewhere_fixes = format!("/api/v1/cases/{}/fixes", elsewhere["id"].as_str().unwrap());
+    let (got, answer) = post(
+        &app,
+        &elsewhere_fixes,
+        json!({"fix": "xrdp-start", "params": {}}),
+        None,
+    )
+    .await;
+    assert_eq!(got, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "conflict", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no agent runs on pc-042.corp.example"),
+        "{message}"
+    );
+
     let fix_jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'fix'")
         .fetch_one(&app.pool)
         .await

@@ -51,7 +51,7 @@ impl From<FixError> for ApiError {
             FixError::UnknownCase => ApiError::NotFound("case"),
             FixError::UnknownApproval => invalid("approval_id", &error),
             FixError::UnknownAgent(_) => invalid("agent_id", &error),
-            FixError::NoAgent => ApiError::Conflict(error.to_string()),
+            FixError::NoAgent | FixError::NoAgentOnHost(_) => ApiError::Conflict(error.to_string()),
             FixError::ApprovalRequired(_) => ApiError::Forbidden {
                 code: "approval_required",
                 message: error.to_string(),
