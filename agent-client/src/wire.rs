@@ -117,6 +117,13 @@ pub enum CheckSpec {
         /// Time allowed for each connection attempt.
         timeout_ms: u32,
     },
+    /// A TCP connection to the port the RDP host's own agent listens on: whether that
+    /// computer answers at all, whatever happens on its RDP port. Reported as `tcp-connect`.
+    AgentPortConnect {
+        target: CheckTarget,
+        /// Time allowed for each connection attempt.
+        timeout_ms: u32,
+    },
     /// X.224 Connection Request with RDP_NEG_REQ for several protocol sets: what the
     /// server accepts, or which negotiation failure it answers.
     RdpNegotiate {
@@ -169,6 +176,7 @@ impl CheckSpec {
     pub fn id(&self) -> &'static str {
         match self {
             CheckSpec::TcpConnect { .. } => "tcp-connect",
+            CheckSpec::AgentPortConnect { .. } => "agent-port-connect",
             CheckSpec::RdpNegotiate { .. } => "rdp-negotiate",
             CheckSpec::RdpTls { .. } => "rdp-tls",
             CheckSpec::DnsResolve { .. } => "dns-resolve",
@@ -181,6 +189,7 @@ impl CheckSpec {
     pub fn target(&self) -> Option<&CheckTarget> {
         match self {
             CheckSpec::TcpConnect { target, .. }
+            | CheckSpec::AgentPortConnect { target, .. }
             | CheckSpec::RdpNegotiate { target, .. }
             | CheckSpec::RdpTls { target, .. }
             | CheckSpec::ClockCompare { target, .. } => Some(target),

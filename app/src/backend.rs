@@ -5,6 +5,7 @@
 //! as a Leptos context on every request.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -17,8 +18,9 @@ pub type PortalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PortalError
 
 /// The server side of the portal.
 pub trait Portal: Send + Sync + 'static {
-    /// Stores a new case, queues its first check, and returns the case id.
-    fn open_case(&self, case: NewCase) -> PortalFuture<'_, String>;
+    /// Stores a new case reported from the computer at `from` (when known), queues its first
+    /// checks, and returns the case id.
+    fn open_case(&self, case: NewCase, from: Option<IpAddr>) -> PortalFuture<'_, String>;
     /// Loads a case as the portal shows it.
     fn case(&self, id: String) -> PortalFuture<'_, CaseView>;
     /// Records the employee's answer to a diagnosis question of the case.
@@ -35,3 +37,16 @@ pub trait Portal: Send + Sync + 'static {
 
 /// The handle server functions look up in the Leptos context.
 pub type PortalHandle = Arc<dyn Portal>;
+
+/// The address of the computer a request came from, as the server worked it out (through
+/// the reverse proxies it trusts). The server sets it on every request as an extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+/// The address the request being handled came from, when the server set it.
+pub fn client_address() -> Option<IpAddr> {
+    leptos::prelude::use_context::<http::request::Parts>()?
+        .extensions
+        .get::<ClientAddress>()
+        .map(|address| address.0)
+}

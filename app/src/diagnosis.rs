@@ -161,9 +161,25 @@ pub fn model_check_id(catalogue_id: &str, run_by_server: bool) -> &str {
     }
 }
 
-/// What a finished check tells the engine: the model's check id and outcome id.
-pub fn check_evidence(run_by_server: bool, report: &CheckReport) -> Option<(&str, String)> {
+/// What a finished run of the catalogue check `catalogue_id` tells the engine: the model's
+/// check id and outcome id.
+pub fn check_evidence<'a>(
+    catalogue_id: &'a str,
+    run_by_server: bool,
+    report: &CheckReport,
+) -> Option<(&'a str, String)> {
     match report {
+        CheckReport::TcpConnect(report) if catalogue_id == "agent-port-connect" => {
+            use agent_client::wire::Reachability as R;
+            // Whether the host's computer answers at all: a reset on the agent's port, or a
+            // name that does not resolve, says nothing about that.
+            let outcome = match report.verdict {
+                R::Open => "open",
+                R::NoAnswer | R::Unreachable => "no-answer",
+                R::Refused | R::NotResolved => return None,
+            };
+            Some(("agent-port-connect", outcome.to_owned()))
+        }
         CheckReport::TcpConnect(report) => {
             let check = model_check_id("tcp-connect", run_by_server);
             Some((check, serde_name(&report.verdict)?))
@@ -244,7 +260,7 @@ pub fn catch_up_check(check: &str, runs: &[CheckRunView]) -> Option<CheckResult>
         return None;
     }
     let reported = runs_of_check.iter().find_map(|run| {
-        let (id, outcome) = check_evidence(run.run_by_server, run.report.as_ref()?)?;
+        let (id, outcome) = check_evidence(&run.check_id, run.run_by_server, run.report.as_ref()?)?;
         (id == check).then_some(outcome)
     });
     Some(reported.map_or(CheckResult::NotRun, CheckResult::Outcome))
@@ -410,6 +426,47 @@ mod tests {
         );
         assert_eq!(
             catch_up_check("firewall-rule", &runs),
+            Some(CheckResult::NotRun)
+        );
+    }
+
+    #[test]
+    fn a_connect_to_the_host_agents_port_says_whether_that_computer_answers() {
+        let outcome = |verdict| {
+            check_evidence("agent-port-connect", false, &tcp_report(verdict))
+                .map(|(check, outcome)| format!("{check}={outcome}"))
+        };
+        assert_eq!(
+            outcome(Reachability::Open).as_deref(),
+            Some("agent-port-connect=open")
+        );
+        assert_eq!(
+            outcome(Reachability::NoAnswer).as_deref(),
+            Some("agent-port-connect=no-answer")
+        );
+        assert_eq!(
+            outcome(Reachability::Unreachable).as_deref(),
+            Some("agent-port-connect=no-answer")
+        );
+        // A reset means the computer is up; only its agent is not listening.
+        assert_eq!(outcome(Reachability::Refused), None);
+        // The same report from the RDP port is the model's tcp-connect.
+        assert_eq!(
+            check_evidence("tcp-connect", false, &tcp_report(Reachability::Refused)),
+            Some(("tcp-connect", "refused".to_owned()))
+        );
+        let runs = [run(
+            "agent-port-connect",
+            false,
+            CheckStatus::Succeeded,
+            Some(tcp_report(Reachability::NoAnswer)),
+        )];
+        assert_eq!(
+            catch_up_check("agent-port-connect", &runs),
+            Some(CheckResult::Outcome("no-answer".to_owned()))
+        );
+        assert_eq!(
+            catch_up_check("tcp-connect", &runs),
             Some(CheckResult::NotRun)
         );
     }

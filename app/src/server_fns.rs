@@ -19,7 +19,8 @@ pub async fn open_case(form: CaseForm) -> Result<(), PortalError> {
         error,
         submitted: Box::new(form.clone()),
     })?;
-    let id = portal()?.open_case(case).await?;
+    let from = crate::backend::client_address();
+    let id = portal()?.open_case(case, from).await?;
     leptos_axum::redirect(&format!("/cases/{id}"));
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use agent_client::signing::public_key_from_base64;
-use agent_client::target::Host;
+use agent_client::target::{CheckTarget, Host};
 use agent_client::wire::HeartbeatRequest;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
@@ -43,13 +43,16 @@ impl AgentSummary {
     /// The address the agent tells the server to call it at, when that is an address
     /// rather than a name: one of the addresses its computer has.
     pub fn address(&self) -> Option<IpAddr> {
+        self.listen_target()?.host.ip()
+    }
+
+    /// Where the agent listens, as a target to connect to (the port its URL gives, or the
+    /// scheme's).
+    pub fn listen_target(&self) -> Option<CheckTarget> {
         let url = reqwest::Url::parse(self.listen_url.as_deref()?).ok()?;
-        let host = url.host_str()?;
-        // An IPv6 address is written in brackets in a URL.
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .ok()
+        let host = Host::parse(url.host_str()?).ok()?;
+        let port = url.port_or_known_default()?;
+        Some(CheckTarget { host, port })
     }
 
     /// Whether the agent runs on the computer `target` names: by host name (or its first
@@ -73,7 +76,7 @@ impl AgentSummary {
 
 /// The columns of an [`AgentSummary`], in its field order.
 const SUMMARY_COLUMNS: &str =
-    "id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at";
+    "id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at, host(seen_from)";
 
 type SummaryRow = (
     Uuid,
@@ -83,10 +86,11 @@ type SummaryRow = (
     Option<String>,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
+    Option<String>,
 );
 
 fn summary_from_row(
-    (id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at): SummaryRow,
+    (id, hostname, os, agent_version, listen_url, enrolled_at, last_seen_at, seen_from): SummaryRow,
     offline_after: Duration,
 ) -> AgentSummary {
     AgentSummary {
@@ -98,6 +102,7 @@ fn summary_from_row(
         listen_url,
         enrolled_at,
         last_seen_at,
+        seen_from: seen_from.and_then(|address| address.parse().ok()),
     }
 }
 
@@ -150,6 +155,28 @@ pub async fn on_host(
         .into_iter()
         .map(|row| summary_from_row(row, offline_after))
         .find(|agent| agent.runs_on(target)))
+}
+
+/// The agent on the employee's own PC: the one whose heartbeats come from the address the
+/// employee's case came `from` (the server sees both through the same network), the one
+/// heard from most recently if several share it (behind NAT), never the agent `except` (the
+/// case's host). None when no agent beats from there.
+pub async fn for_employee(
+    pool: &PgPool,
+    from: IpAddr,
+    except: Option<Uuid>,
+    offline_after: Duration,
+) -> sqlx::Result<Option<AgentSummary>> {
+    let row: Option<SummaryRow> = sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM agents \
+         WHERE seen_from = $1::inet AND id IS DISTINCT FROM $2 \
+         ORDER BY last_seen_at DESC NULLS LAST, enrolled_at DESC LIMIT 1"
+    ))
+    .bind(from.to_canonical().to_string())
+    .bind(except)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| summary_from_row(row, offline_after)))
 }
 
 /// How a loopback address can appear in an agent's URL.
@@ -219,15 +246,17 @@ pub enum HeartbeatNews {
     JournalChanged,
 }
 
-/// Records a heartbeat.
+/// Records a heartbeat, and the address it came `from` (the address the server sees the
+/// agent's computer at, as it sees the employee's browser: see [`for_employee`]).
 pub async fn record_heartbeat(
     pool: &PgPool,
     id: Uuid,
     beat: &HeartbeatRequest,
+    from: Option<IpAddr>,
 ) -> sqlx::Result<HeartbeatNews> {
     let journal_ahead: Option<bool> = sqlx::query_scalar(
         "UPDATE agents SET last_seen_at = now(), listen_url = $2, hostname = $3, os = $4, agent_version = $5, \
-             journal_changed_at = $6 \
+             journal_changed_at = $6, seen_from = coalesce($7::inet, seen_from) \
          WHERE id = $1 \
          RETURNING coalesce($6 > coalesce(journal_read_at, -1), false)",
     )
@@ -237,6 +266,7 @@ pub async fn record_heartbeat(
     .bind(beat.os.trim())
     .bind(beat.agent_version.trim())
     .bind(beat.journal_changed_at)
+    .bind(from.map(|address| address.to_string()))
     .fetch_optional(pool)
     .await?;
     Ok(match journal_ahead {
@@ -280,6 +310,8 @@ pub struct AgentSummary {
     pub last_seen_at: Option<DateTime<Utc>>,
     /// A heartbeat arrived within the offline window.
     pub online: bool,
+    /// The address the last heartbeat came from, as the server saw it.
+    pub seen_from: Option<IpAddr>,
 }
 
 /// Every enrolled agent, most recently seen first.
@@ -309,6 +341,7 @@ mod tests {
             enrolled_at: Utc::now(),
             last_seen_at: None,
             online: false,
+            seen_from: None,
         }
     }
 
@@ -346,6 +379,17 @@ mod tests {
             Some("fd00::5".parse().unwrap())
         );
         assert_eq!(agent("a", Some("http://pc-042:7443")).address(), None);
+        let target = |url| agent("a", Some(url)).listen_target().map(|t| t.to_string());
+        assert_eq!(
+            target("http://10.1.2.3:7443").as_deref(),
+            Some("10.1.2.3:7443")
+        );
+        assert_eq!(
+            target("https://[fd00::5]/").as_deref(),
+            Some("[fd00::5]:443")
+        );
+        assert_eq!(target("http://pc-042:7443").as_deref(), Some("pc-042:7443"));
+        assert_eq!(target("not a url"), None);
         assert_eq!(agent("a", Some("not a url")).address(), None);
         assert_eq!(agent("a", None).address(), None);
         assert!(agent("a", None).is_windows());

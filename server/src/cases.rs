@@ -2,6 +2,7 @@
 //! [`crate::fixes`], the fixes asked for it).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use agent_client::host::report::HostCheckSpec;
 use agent_client::wire::{CheckReport, CheckSpec};
@@ -9,9 +10,10 @@ use app::case::{CaseView, CheckRunView, CheckStatus, NewCase};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::agents::{on_host, pick_for_check, summary, AgentSummary};
+use crate::agents::{for_employee, on_host, pick_for_check, summary, AgentSummary};
 use crate::config::Settings;
 use crate::diagnosis::DiagnosisModel;
+use crate::http::origin::client_network;
 use engine::CheckLocation;
 use uuid::Uuid;
 
@@ -55,14 +57,31 @@ pub struct CaseAgents {
 }
 
 impl CaseAgents {
-    /// Finds both for a new case: the employee's is the configured one (else the one heard
-    /// from most recently), the host's is the agent that runs on the case's computer.
-    pub async fn find(pool: &PgPool, case: &NewCase, settings: &Settings) -> sqlx::Result<Self> {
-        let client = match pick_for_check(pool, settings.default_agent.as_deref()).await? {
-            Some(id) => summary(pool, id, settings.agent_offline_after).await?,
+    /// Finds both for a new case reported `from` an address: the host's is the agent that
+    /// runs on the case's computer; the employee's is the agent on the PC the report came
+    /// from ([`for_employee`]), else the configured default one, else the one heard from most
+    /// recently.
+    pub async fn find(
+        pool: &PgPool,
+        case: &NewCase,
+        from: Option<IpAddr>,
+        settings: &Settings,
+    ) -> sqlx::Result<Self> {
+        let offline_after = settings.agent_offline_after;
+        let host = on_host(pool, &case.target.host, offline_after).await?;
+        let on_employee_pc = match from {
+            Some(from) => {
+                for_employee(pool, from, host.as_ref().map(|h| h.id), offline_after).await?
+            }
             None => None,
         };
-        let host = on_host(pool, &case.target.host, settings.agent_offline_after).await?;
+        let client = match on_employee_pc {
+            Some(agent) => Some(agent),
+            None => match pick_for_check(pool, settings.default_agent.as_deref()).await? {
+                Some(id) => summary(pool, id, offline_after).await?,
+                None => None,
+            },
+        };
         Ok(CaseAgents { client, host })
     }
 }
@@ -127,6 +146,27 @@ pub fn first_checks(
             runner: client,
         },
     ];
+    // Whether the host's computer answers at all, on the port its own agent listens on
+    // (from another computer: the employee's agent may be the host's own).
+    let host_agent_port = agents
+        .host
+        .as_ref()
+        .filter(|host| {
+            agents
+                .client
+                .as_ref()
+                .is_some_and(|client| client.id != host.id)
+        })
+        .and_then(AgentSummary::listen_target);
+    if let (Some(client), Some(agent_port)) = (&agents.client, host_agent_port) {
+        runs.push(PlannedRun {
+            spec: CheckSpec::AgentPortConnect {
+                target: agent_port,
+                timeout_ms,
+            },
+            runner: Runner::Agent(Some(client.id)),
+        });
+    }
     let host_address = agents.host.as_ref().and_then(AgentSummary::address);
     if let (Some(client), None, Some(address)) = (&agents.client, target.host.ip(), host_address) {
         runs.push(PlannedRun {
@@ -162,19 +202,22 @@ pub fn first_checks(
 pub async fn open_case(
     pool: &PgPool,
     case: &NewCase,
+    reported_from: Option<IpAddr>,
     runs: &[PlannedRun],
     settings: &Settings,
 ) -> sqlx::Result<Uuid> {
     let case_id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO cases (id, error_code, extended_code, target_host, target_port) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO cases (id, error_code, extended_code, target_host, target_port, reported_from) \
+         VALUES ($1, $2, $3, $4, $5, $6::inet)",
     )
     .bind(case_id)
     .bind(case.error_code.map(i64::from))
     .bind(case.extended_code.map(i64::from))
     .bind(case.target.host.as_str())
     .bind(i32::from(case.target.port))
+    .bind(reported_from.map(|address| address.to_string()))
     .execute(&mut *tx)
     .await?;
     let deadline =
@@ -288,12 +331,14 @@ pub async fn check_runs(pool: &PgPool, case_id: Uuid) -> sqlx::Result<Vec<CheckR
         .collect())
 }
 
-/// Opens a case for an employee and queues its first checks.
+/// Opens a case for an employee, reported `from` the address of the employee's PC when
+/// known, and queues its first checks.
 pub async fn open_and_dispatch(
     state: &crate::startup::AppState,
     case: &NewCase,
+    from: Option<IpAddr>,
 ) -> sqlx::Result<Uuid> {
-    let agents = CaseAgents::find(&state.pool, case, &state.settings).await?;
+    let agents = CaseAgents::find(&state.pool, case, from, &state.settings).await?;
     let model = state.diagnosis.current();
     let checks: Vec<(&str, CheckLocation)> = model
         .model()
@@ -302,20 +347,33 @@ pub async fn open_and_dispatch(
         .map(|check| (check.id.as_str(), check.runs_on))
         .collect();
     let runs = first_checks(case, &agents, &checks, &state.settings);
-    let case_id = open_case(&state.pool, case, &runs, &state.settings).await?;
+    let case_id = open_case(&state.pool, case, from, &runs, &state.settings).await?;
     tracing::info!(case.id = %case_id, runs = runs.len(), "case opened");
     state.dispatcher.wake();
     // The diagnosis starts with the case; the checks feed it as they finish. A case is
     // still worth having without it, so a failure here is logged, not returned.
     match crate::diagnosis::start(&state.pool, &state.diagnosis, case_id).await {
         Ok(_) => {
+            // The server knows these already: whether the host's agent still beats, and
+            // which part of the network the employee's report came from.
             if let Some(host) = &agents.host {
-                // The server knows this one already: whether the host's agent still beats.
                 crate::diagnosis::record_host_heartbeat(
                     &state.pool,
                     &state.diagnosis,
                     case_id,
                     host.online,
+                )
+                .await;
+            }
+            let settings = &state.settings;
+            if let Some(network) = from.and_then(|from| {
+                client_network(from, &settings.corporate_networks, &settings.vpn_networks)
+            }) {
+                crate::diagnosis::record_client_network(
+                    &state.pool,
+                    &state.diagnosis,
+                    case_id,
+                    network,
                 )
                 .await;
             }

@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
 
 /// Where the data lives.
 #[derive(Debug, Clone, Args)]
@@ -68,7 +70,8 @@ pub struct ServeArgs {
     #[arg(long, env = "RDP_DOCTOR_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_secs: u64,
 
-    /// Agent to run employees' checks from, by id or host name [default: the agent seen most recently].
+    /// Agent to run employees' checks from when none beats from the address a case came from,
+    /// by id or host name [default: the agent seen most recently].
     #[arg(long, env = "RDP_DOCTOR_DEFAULT_AGENT")]
     pub default_agent: Option<String>,
 
@@ -97,6 +100,48 @@ pub struct ServeArgs {
         default_value = "target/x86_64-pc-windows-gnu/debug/rdp-doctor-agent.exe"
     )]
     pub windows_agent: PathBuf,
+
+    /// Reverse proxies in front of the server, as addresses or CIDR ranges (comma-separated):
+    /// for requests from them the client's address is read from X-Forwarded-For.
+    #[arg(
+        long,
+        env = "RDP_DOCTOR_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = parse_network
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// The company's own network ranges (comma-separated CIDRs): an employee whose request
+    /// comes from one is on the corporate network (the diagnosis' `client-network` check).
+    #[arg(
+        long,
+        env = "RDP_DOCTOR_CORPORATE_NETWORKS",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = parse_network
+    )]
+    pub corporate_networks: Vec<IpNet>,
+
+    /// The VPN's address pools (comma-separated CIDRs): an employee whose request comes from
+    /// one is on the VPN. Without these and the corporate ranges, `client-network` does not run.
+    #[arg(
+        long,
+        env = "RDP_DOCTOR_VPN_NETWORKS",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = parse_network
+    )]
+    pub vpn_networks: Vec<IpNet>,
+}
+
+/// A network range as CIDR (`10.0.0.0/8`), or a single address (`10.0.0.5`).
+fn parse_network(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| "not an address or a CIDR range (such as 10.0.0.0/8)".to_owned())
 }
 
 /// Settings the running application needs, derived from the flags.
@@ -115,6 +160,11 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// The Windows agent executable served to install scripts.
     pub windows_agent: PathBuf,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Arc<[IpNet]>,
+    /// Where employees' requests come from when they are at the office, and on the VPN.
+    pub corporate_networks: Vec<IpNet>,
+    pub vpn_networks: Vec<IpNet>,
 }
 
 impl Settings {
@@ -127,6 +177,9 @@ impl Settings {
             connect_timeout_ms: args.connect_timeout_ms,
             public_url: args.public_url.clone(),
             windows_agent: args.windows_agent.clone(),
+            trusted_proxies: args.trusted_proxies.clone().into(),
+            corporate_networks: args.corporate_networks.clone(),
+            vpn_networks: args.vpn_networks.clone(),
             ..Settings::default()
         }
     }
@@ -143,6 +196,31 @@ impl Default for Settings {
             max_attempts: 3,
             public_url: None,
             windows_agent: PathBuf::from("target/x86_64-pc-windows-gnu/debug/rdp-doctor-agent.exe"),
+            trusted_proxies: Arc::new([]),
+            corporate_networks: Vec::new(),
+            vpn_networks: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_read_as_ranges_or_single_addresses() {
+        let net = |raw| parse_network(raw).map(|net| net.to_string());
+        assert_eq!(net("10.0.0.0/8").as_deref(), Ok("10.0.0.0/8"));
+        assert_eq!(net(" 10.0.0.5 ").as_deref(), Ok("10.0.0.5/32"));
+        assert_eq!(net("fd00::1").as_deref(), Ok("fd00::1/128"));
+        // Host bits are dropped, as a range is meant.
+        assert_eq!(net("10.1.2.3/16").as_deref(), Ok("10.1.0.0/16"));
+        for bad in ["10.0.0.0/33", "corp", "", "10.0.0.0/8/8"] {
+            assert_eq!(
+                parse_network(bad),
+                Err("not an address or a CIDR range (such as 10.0.0.0/8)".to_owned()),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -983,10 +983,13 @@ pub async fn record_check_for_case(
     pool: &PgPool,
     model: &DiagnosisModel,
     case_id: Uuid,
+    catalogue_id: &str,
     run_by_server: bool,
     report: &CheckReport,
 ) {
-    let Some((check, outcome)) = app::diagnosis::check_evidence(run_by_server, report) else {
+    let Some((check, outcome)) =
+        app::diagnosis::check_evidence(catalogue_id, run_by_server, report)
+    else {
         return;
     };
     record_outcome_for_case(pool, model, case_id, check, outcome).await;
@@ -1007,6 +1010,24 @@ pub async fn record_host_heartbeat(
         case_id,
         HOST_HEARTBEAT_CHECK,
         outcome.to_owned(),
+    )
+    .await;
+}
+
+/// Records which part of the network the employee's report came from as the model's
+/// `client-network` check: `corporate`, `vpn` or `outside` (`http::origin::client_network`).
+pub async fn record_client_network(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    case_id: Uuid,
+    network: &str,
+) {
+    record_outcome_for_case(
+        pool,
+        model,
+        case_id,
+        CLIENT_NETWORK_CHECK,
+        network.to_owned(),
     )
     .await;
 }
@@ -1037,6 +1058,10 @@ async fn record_outcome_for_case(
 
 /// The model's check of the host agent's heartbeats, which the server answers itself.
 pub const HOST_HEARTBEAT_CHECK: &str = "host-heartbeat";
+
+/// The model's check of where the employee's PC connects from, which the server answers
+/// from the address the case came from.
+pub const CLIENT_NETWORK_CHECK: &str = "client-network";
 
 /// The case's most recent diagnosis as the portal shows it, with its evidence so that the
 /// browser can take the next step itself.

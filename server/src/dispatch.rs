@@ -312,7 +312,8 @@ impl Dispatcher {
     fn attempt_timeout(&self, spec: &CheckSpec) -> Duration {
         let step = |ms: &u32| Duration::from_millis(u64::from(*ms));
         match spec {
-            CheckSpec::TcpConnect { timeout_ms, .. } => {
+            CheckSpec::TcpConnect { timeout_ms, .. }
+            | CheckSpec::AgentPortConnect { timeout_ms, .. } => {
                 step(timeout_ms) * 6 + Duration::from_secs(2)
             }
             CheckSpec::RdpNegotiate { timeout_ms, .. } => {
@@ -676,12 +677,13 @@ impl Dispatcher {
         announce_case_change(&mut tx, attempt.case_id).await?;
         tx.commit().await?;
         if attempt.kind != "fix" {
-            if let Some(report) = evidence {
+            if let (Some(report), Ok(Work::Check(spec))) = (evidence, attempt.work()) {
                 let by_server = attempt.runner == "server";
                 crate::diagnosis::record_check_for_case(
                     &self.pool,
                     &self.diagnosis,
                     attempt.case_id,
+                    spec.id(),
                     by_server,
                     &report,
                 )

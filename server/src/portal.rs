@@ -1,6 +1,8 @@
 //! The server's side of the portal: implements `app::backend::Portal` for the server
 //! functions, over the same case functions the JSON API uses.
 
+use std::net::IpAddr;
+
 use app::backend::{Portal, PortalFuture};
 use app::case::{CaseView, NewCase};
 use app::error::PortalError;
@@ -134,9 +136,9 @@ impl Portal for PortalBackend {
         })
     }
 
-    fn open_case(&self, case: NewCase) -> PortalFuture<'_, String> {
+    fn open_case(&self, case: NewCase, from: Option<IpAddr>) -> PortalFuture<'_, String> {
         Box::pin(async move {
-            let id = open_and_dispatch(&self.0, &case)
+            let id = open_and_dispatch(&self.0, &case, from)
                 .await
                 .map_err(unavailable)?;
             Ok(id.to_string())

@@ -102,8 +102,13 @@ pub fn router(state: AppState, site_root: &Path) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options);
+    let trusted_proxies = state.settings.trusted_proxies.clone();
     api_router(state)
         .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            trusted_proxies,
+            crate::http::origin::set_client_address,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 // The matched route, never the raw URI: paths may carry case ids, queries may carry anything.
@@ -145,10 +150,14 @@ async fn run(args: &ServeArgs, state_dir: &Path, pool: PgPool) -> Result<()> {
     let app = router(state, &args.site_root);
     tracing::info!(%address, "RDP Doctor is serving");
     println!("RDP Doctor is running at http://{address}/");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(agent_client::shutdown::signal())
-        .await
-        .context("the HTTP server failed")?;
+    // With each connection's peer address: see `http::origin`.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(agent_client::shutdown::signal())
+    .await
+    .context("the HTTP server failed")?;
     tracing::info!("stopping");
     drop(worker);
     dispatcher.drain(Duration::from_secs(10)).await;

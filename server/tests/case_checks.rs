@@ -1,8 +1,10 @@
 //! Which checks a new case queues, and where: the network probes from the employee's agent
-//! and the server, the name check when the host's agent gave its address, and the model's
-//! Windows checks on the agent of the host the case names (real agents on loopback; the
-//! "Windows" host is a real agent whose system the test sets in the database, and it answers
-//! those checks as a Linux agent does: not available here).
+//! (the one heard from the address the case came from) and the server, the name check when
+//! the host's agent gave its address, the host agent's port from the employee's agent, the
+//! network the case came from, and the model's Windows checks on the agent of the host the
+//! case names (real agents on loopback; the "Windows" host is a real agent whose system the
+//! test sets in the database, and it answers those checks as a Linux agent does: not
+//! available here).
 
 mod common;
 
@@ -163,12 +165,27 @@ async fn a_windows_host_with_an_agent_gets_the_models_host_checks_on_that_agent(
     assert_eq!(
         employee_checks,
         [
+            "agent-port-connect",
             "clock-compare",
             "dns-resolve",
             "rdp-negotiate",
             "rdp-tls",
             "tcp-connect"
         ]
+    );
+    let agent_port = runs
+        .iter()
+        .find(|(check, ..)| check == "agent-port-connect")
+        .unwrap();
+    let target = &agent_port.3["target"];
+    assert_eq!(
+        format!(
+            "http://{}:{}",
+            target["host"].as_str().unwrap(),
+            target["port"]
+        ),
+        host.listen_url,
+        "the port the host's agent listens on"
     );
     let dns = runs
         .iter()
@@ -191,6 +208,10 @@ async fn a_windows_host_with_an_agent_gets_the_models_host_checks_on_that_agent(
     assert_eq!(
         checks["host-heartbeat"], "recent",
         "the server knows the host's agent beats: {session:#}"
+    );
+    assert_eq!(
+        checks["agent-port-connect"], "open",
+        "the host's agent answers from the employee's PC: {session:#}"
     );
     let case = app.settled_case(&case_id).await;
     let host_runs: Vec<_> = case
@@ -258,4 +279,116 @@ async fn a_host_without_an_agent_or_not_on_windows_gets_the_network_checks_only(
     assert_eq!(queued_ids(&app, &here).await, NETWORK_CHECKS);
     let session = diagnosis_after_checks(&app, &here).await;
     assert_eq!(session["evidence"]["checks"]["host-heartbeat"], "recent");
+}
+
+/// Sets where the server last heard an agent from, and when.
+async fn set_seen(app: &TestApp, id: &str, from: &str, seen_secs_from_now: i64) {
+    sqlx::query(
+        "UPDATE agents SET seen_from = $2::inet, \
+         last_seen_at = now() + make_interval(secs => $3) WHERE id = $1",
+    )
+    .bind(Uuid::parse_str(id).unwrap())
+    .bind(from)
+    .bind(seen_secs_from_now as f64)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+/// Opens a case for `pc-999` as if the employee's browser were at `client`, through the
+/// reverse proxy the server trusts (this test's loopback client).
+async fn open_through_proxy(app: &TestApp, client: Option<&str>) -> String {
+    let mut request = app
+        .client
+        .post(format!("{}/api/v1/cases", app.address))
+        .json(&json!({"host": "pc-999", "error_code": "0x904"}));
+    if let Some(client) = client {
+        request = request.header("X-Forwarded-For", format!("203.0.113.66, {client}"));
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// The address the server stored the case as coming from.
+async fn reported_from(app: &TestApp, case_id: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT host(reported_from) FROM cases WHERE id = $1")
+        .bind(Uuid::parse_str(case_id).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// The agents that run the case's checks.
+async fn agents_of(app: &TestApp, case_id: &str) -> Vec<Uuid> {
+    let mut agents: Vec<Uuid> = queued(app, case_id)
+        .await
+        .into_iter()
+        .filter_map(|(_, _, agent, _)| agent)
+        .collect();
+    agents.sort();
+    agents.dedup();
+    agents
+}
+
+#[tokio::test]
+async fn the_employees_checks_run_on_the_agent_of_the_pc_the_case_came_from() {
+    let app = spawn_app_with(
+        common::fresh_pool().await,
+        server::config::Settings {
+            trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()].into(),
+            corporate_networks: vec!["10.0.0.0/8".parse().unwrap()],
+            vpn_networks: vec!["10.200.0.0/16".parse().unwrap()],
+            ..test_settings()
+        },
+    )
+    .await;
+    let employee = app.spawn_agent().await;
+    let colleague = app.spawn_agent().await;
+    let employee_id = Uuid::parse_str(&employee.identity().agent_id).unwrap();
+    let colleague_id = Uuid::parse_str(&colleague.identity().agent_id).unwrap();
+    // The employee's agent beats from the employee's address; a colleague's PC, at the
+    // office, was heard from more recently (it used to get every case).
+    set_seen(&app, &employee.identity().agent_id, "10.200.7.7", 0).await;
+    set_seen(&app, &colleague.identity().agent_id, "10.20.30.40", 60).await;
+
+    let from_vpn = open_through_proxy(&app, Some("10.200.7.7")).await;
+    assert_eq!(agents_of(&app, &from_vpn).await, [employee_id]);
+    assert_eq!(
+        reported_from(&app, &from_vpn).await.as_deref(),
+        Some("10.200.7.7")
+    );
+    let session = diagnosis_after_checks(&app, &from_vpn).await;
+    assert_eq!(session["evidence"]["checks"]["client-network"], "vpn");
+
+    let from_office = open_through_proxy(&app, Some("10.20.30.40")).await;
+    assert_eq!(agents_of(&app, &from_office).await, [colleague_id]);
+    let session = diagnosis_after_checks(&app, &from_office).await;
+    assert_eq!(session["evidence"]["checks"]["client-network"], "corporate");
+
+    // Without the proxy's header the request comes from loopback itself: outside the
+    // company's ranges, and no agent beats from there (the most recent one runs the checks).
+    let direct = open_through_proxy(&app, None).await;
+    assert_eq!(agents_of(&app, &direct).await, [colleague_id]);
+    let session = diagnosis_after_checks(&app, &direct).await;
+    assert_eq!(session["evidence"]["checks"]["client-network"], "outside");
+}
+
+#[tokio::test]
+async fn without_configured_networks_the_client_network_is_not_guessed() {
+    let app = spawn_app_with(common::fresh_pool().await, test_settings()).await;
+    let _agent = app.spawn_agent().await;
+    // An untrusted peer cannot pose as another computer with the header.
+    let case_id = open_through_proxy(&app, Some("10.200.7.7")).await;
+    assert_eq!(
+        reported_from(&app, &case_id).await.as_deref(),
+        Some("127.0.0.1")
+    );
+    let session = diagnosis_after_checks(&app, &case_id).await;
+    let network = &session["evidence"]["checks"]["client-network"];
+    assert!(
+        network.is_null() || network == "not_run",
+        "nothing to compare the address with: {network}"
+    );
 }

@@ -218,6 +218,7 @@ fn check_spec(
     let target = CheckTarget::parse(raw_target).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
     let spec = match id {
         "tcp-connect" => CheckSpec::TcpConnect { target, timeout_ms },
+        "agent-port-connect" => CheckSpec::AgentPortConnect { target, timeout_ms },
         "rdp-negotiate" => CheckSpec::RdpNegotiate { target, timeout_ms },
         "rdp-tls" => {
             let probe_versions = match params.remove("probe_versions").as_deref() {

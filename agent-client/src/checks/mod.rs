@@ -27,6 +27,12 @@ pub const CATALOGUE: &[CheckInfo] = &[
         default_timeout_ms: 3000,
     },
     CheckInfo {
+        id: "agent-port-connect",
+        parameters: "--target HOST:PORT [--timeout-ms N]",
+        summary: "a TCP connection to the port the RDP host's agent listens on: is that computer reachable at all",
+        default_timeout_ms: 3000,
+    },
+    CheckInfo {
         id: "dns-resolve",
         parameters: "--target HOST [--param expected=IP[,IP...]] [--timeout-ms N]",
         summary: "resolve a name as this machine does; compare with the addresses the host has",
@@ -168,7 +174,8 @@ pub fn info(id: &str) -> Option<&'static CheckInfo> {
 pub async fn run(spec: &CheckSpec) -> CheckReport {
     let millis = |ms: &u32| Duration::from_millis(u64::from(*ms));
     match spec {
-        CheckSpec::TcpConnect { target, timeout_ms } => {
+        CheckSpec::TcpConnect { target, timeout_ms }
+        | CheckSpec::AgentPortConnect { target, timeout_ms } => {
             CheckReport::TcpConnect(tcp_connect::run(target, millis(timeout_ms)).await)
         }
         CheckSpec::RdpNegotiate { target, timeout_ms } => {

@@ -27,7 +27,8 @@ pub fn CheckResult(run: CheckRunView) -> impl IntoView {
         }
         .into_any(),
         (CheckStatus::Succeeded, Some(CheckReport::TcpConnect(report))) => {
-            view! { <TcpConnectResult report/> }.into_any()
+            let to_host_agent = run.check_id == "agent-port-connect";
+            view! { <TcpConnectResult report to_host_agent/> }.into_any()
         }
         (CheckStatus::Succeeded, Some(CheckReport::RdpNegotiate(report))) => {
             let tone = if report.verdict == NegotiateVerdict::EnhancedSecurity {
@@ -142,6 +143,7 @@ pub fn CheckResult(run: CheckRunView) -> impl IntoView {
 fn check_title(check_id: &str) -> String {
     match check_id {
         "tcp-connect" => "Does the computer answer Remote Desktop?".to_owned(),
+        "agent-port-connect" => "Does the computer answer at all?".to_owned(),
         "rdp-negotiate" => "Which Remote Desktop security does it offer?".to_owned(),
         "rdp-tls" => "Is its Remote Desktop certificate in order?".to_owned(),
         "dns-resolve" => "Does its name lead to the right address?".to_owned(),
@@ -150,10 +152,25 @@ fn check_title(check_id: &str) -> String {
     }
 }
 
-/// What a verdict means for the employee.
-fn verdict_message(report: &TcpConnectReport) -> (&'static str, String) {
+/// What a verdict means for the employee: of a connection to the Remote Desktop port, or
+/// (`to_host_agent`) to the port the computer's own RDP Doctor agent listens on.
+fn verdict_message(report: &TcpConnectReport, to_host_agent: bool) -> (&'static str, String) {
     let host = report.target.host.as_str();
     let port = report.target.port;
+    if to_host_agent {
+        match report.verdict {
+            Reachability::Open => return ("good", format!(
+                "Yes: {host} is on and reachable from your PC (its RDP Doctor agent accepts connections on port {port})."
+            )),
+            Reachability::Refused => return ("", format!(
+                "{host} is reachable, but its RDP Doctor agent is not listening on port {port}."
+            )),
+            Reachability::NoAnswer => return ("bad", format!(
+                "{host} did not answer at all, not even its RDP Doctor agent on port {port}. It may be switched off or asleep, or your network cannot reach it."
+            )),
+            Reachability::NotResolved | Reachability::Unreachable => {}
+        }
+    }
     match report.verdict {
         Reachability::Open => ("good", format!(
             "Yes: {host} accepts connections on port {port}. The network path works, so the problem is in how the Remote Desktop session is set up (certificate, security settings or sign-in)."
@@ -174,8 +191,8 @@ fn verdict_message(report: &TcpConnectReport) -> (&'static str, String) {
 }
 
 #[component]
-fn TcpConnectResult(report: TcpConnectReport) -> impl IntoView {
-    let (tone, message) = verdict_message(&report);
+fn TcpConnectResult(report: TcpConnectReport, to_host_agent: bool) -> impl IntoView {
+    let (tone, message) = verdict_message(&report, to_host_agent);
     let resolution = if let Some(error) = &report.resolution.error {
         format!(
             "Name lookup failed after {} ms: {error}",

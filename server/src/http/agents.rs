@@ -8,10 +8,12 @@ use agent_client::signing::AuthError;
 use agent_client::wire::{
     EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, ENROLL_PATH, HEARTBEAT_PATH,
 };
+use app::backend::ClientAddress;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use uuid::Uuid;
 
 use crate::enrollment::{enroll_agent, validate_listen_url, EnrollError};
@@ -82,6 +84,7 @@ pub async fn enroll(State(state): State<AppState>, headers: HeaderMap, body: Byt
 /// `POST /api/agent/v1/heartbeat`
 pub async fn heartbeat(
     State(state): State<AppState>,
+    from: Option<Extension<ClientAddress>>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -133,7 +136,8 @@ pub async fn heartbeat(
             &error,
         );
     }
-    match crate::agents::record_heartbeat(&state.pool, agent_id, &beat).await {
+    let from = from.map(|Extension(ClientAddress(address))| address);
+    match crate::agents::record_heartbeat(&state.pool, agent_id, &beat, from).await {
         Ok(news) => {
             if news == crate::agents::HeartbeatNews::JournalChanged {
                 let dispatcher = state.dispatcher.clone();

@@ -4,11 +4,12 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use app::backend::ClientAddress;
 use app::case::CaseForm;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::Json;
+use axum::{Extension, Json};
 use futures::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use tokio_stream::wrappers::BroadcastStream;
@@ -32,13 +33,15 @@ pub(super) fn parse_case_id(raw: &str) -> Result<Uuid, ApiError> {
 /// `POST /api/v1/cases` with `{"host": "...", "port": "...", "error_code": "...", "extended_code": "..."}`
 pub async fn create_case(
     State(state): State<AppState>,
+    from: Option<Extension<ClientAddress>>,
     ApiJson(form): ApiJson<CaseForm>,
 ) -> Result<(StatusCode, Json<CaseCreated>), ApiError> {
     let case = form.validate().map_err(|e| ApiError::Invalid {
         field: e.field,
         message: e.message,
     })?;
-    let id = open_and_dispatch(&state, &case).await?;
+    let from = from.map(|Extension(ClientAddress(address))| address);
+    let id = open_and_dispatch(&state, &case, from).await?;
     Ok((
         StatusCode::CREATED,
         Json(CaseCreated {

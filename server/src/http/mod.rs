@@ -9,6 +9,7 @@ pub mod fixes;
 pub mod health;
 pub mod install;
 pub mod openapi;
+pub mod origin;
 
 use axum::routing::{get, post};
 use axum::Router;

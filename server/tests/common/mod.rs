@@ -120,7 +120,12 @@ pub async fn spawn_app_serving(pool: PgPool, settings: Settings, site_root: &Pat
     let address = format!("http://{}", listener.local_addr().unwrap());
     let router = server::startup::router(state.clone(), site_root);
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("server");
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .expect("server");
     });
     let dispatcher = state.dispatcher.start();
     TestApp {
