@@ -134,6 +134,30 @@ fn the_check_command_prints_a_readable_report() {
 }
 
 #[test]
+fn agent_port_connect_is_a_connection_to_the_port_it_is_given_and_says_so() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let output = Command::new(AGENT)
+        .args(["check", "agent-port-connect", "--target", &target])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with(&format!("agent-port-connect {target}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verdict: open"), "{stdout}");
+    drop(listener);
+    let output = Command::new(AGENT)
+        .args(["check", "agent-port-connect", "--target", &target, "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["verdict"], "refused", "{report}");
+}
+
+#[test]
 fn service_mode_outside_windows_says_to_use_run_in_one_line() {
     let output = Command::new(AGENT)
         .args(["service", "--config", "/nonexistent/agent.json"])

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use agent_client::host::report::HostCheckSpec;
+use agent_client::target::CheckTarget;
 use agent_client::wire::{CheckReport, CheckSpec};
 use app::case::{CaseView, CheckRunView, CheckStatus, NewCase};
 use chrono::{DateTime, Utc};
@@ -92,8 +93,10 @@ impl CaseAgents {
 /// - from the employee's agent and from the server: can they reach the port; from the
 ///   employee's agent: what the RDP server answers (security protocols, TLS certificate),
 ///   and whether the host's clock and the PC's agree (read over CredSSP);
-/// - from the employee's agent, when the case names the host by name and the host's agent
-///   gave its address: does the name resolve to it;
+/// - from the employee's agent, when the host has an agent of its own on another computer:
+///   does the host answer at all, on the port that agent listens on; and when the case names
+///   the host by name and that agent gave its address: does the name resolve to it (a
+///   loopback address counts only for an employee's agent on the same computer);
 /// - every Windows check of the model (`checks` with where it runs), on the agent where the
 ///   model says it runs, when that agent is on Windows.
 ///
@@ -146,37 +149,31 @@ pub fn first_checks(
             runner: client,
         },
     ];
-    // Whether the host's computer answers at all, on the port its own agent listens on
-    // (from another computer: the employee's agent may be the host's own).
-    let host_agent_port = agents
-        .host
-        .as_ref()
-        .filter(|host| {
-            agents
-                .client
-                .as_ref()
-                .is_some_and(|client| client.id != host.id)
-        })
-        .and_then(AgentSummary::listen_target);
-    if let (Some(client), Some(agent_port)) = (&agents.client, host_agent_port) {
-        runs.push(PlannedRun {
-            spec: CheckSpec::AgentPortConnect {
-                target: agent_port,
-                timeout_ms,
-            },
-            runner: Runner::Agent(Some(client.id)),
-        });
-    }
-    let host_address = agents.host.as_ref().and_then(AgentSummary::address);
-    if let (Some(client), None, Some(address)) = (&agents.client, target.host.ip(), host_address) {
-        runs.push(PlannedRun {
-            spec: CheckSpec::DnsResolve {
-                host: target.host.clone(),
-                expected: vec![address],
-                timeout_ms,
-            },
-            runner: Runner::Agent(Some(client.id)),
-        });
+    if let (Some(client), Some(host)) = (&agents.client, &agents.host) {
+        if let Some(host_agent) = host_agent_as_seen_by(client, host) {
+            // Whether the host's computer answers at all, on the port its own agent listens
+            // on (from another computer: the employee's agent may be the host's own).
+            if client.id != host.id {
+                runs.push(PlannedRun {
+                    spec: CheckSpec::AgentPortConnect {
+                        target: host_agent.clone(),
+                        timeout_ms,
+                    },
+                    runner: Runner::Agent(Some(client.id)),
+                });
+            }
+            // Whether the name the employee typed leads to the address the host's agent gave.
+            if let (None, Some(address)) = (target.host.ip(), host_agent.host.ip()) {
+                runs.push(PlannedRun {
+                    spec: CheckSpec::DnsResolve {
+                        host: target.host.clone(),
+                        expected: vec![address],
+                        timeout_ms,
+                    },
+                    runner: Runner::Agent(Some(client.id)),
+                });
+            }
+        }
     }
     for (id, location) in checks {
         let agent = match location {
@@ -195,6 +192,15 @@ pub fn first_checks(
         }
     }
     runs
+}
+
+/// Where the host's agent listens, as the employee's agent can use it: a loopback address
+/// names the host only to an agent on that same computer (one heard from loopback too).
+fn host_agent_as_seen_by(client: &AgentSummary, host: &AgentSummary) -> Option<CheckTarget> {
+    let listen = host.listen_target()?;
+    let loopback = listen.host.ip().is_some_and(|ip| ip.is_loopback());
+    let client_here = client.seen_from.is_some_and(|from| from.is_loopback());
+    (!loopback || client_here).then_some(listen)
 }
 
 /// Stores the case and its first checks in one transaction; the dispatcher hears of them
@@ -384,4 +390,64 @@ pub async fn open_and_dispatch(
         }
     }
     Ok(case_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(listen_url: &str, seen_from: &str) -> AgentSummary {
+        AgentSummary {
+            id: Uuid::new_v4(),
+            hostname: "pc".to_owned(),
+            os: "linux x86_64".to_owned(),
+            agent_version: "0.1.0".to_owned(),
+            listen_url: Some(listen_url.to_owned()),
+            enrolled_at: Utc::now(),
+            last_seen_at: Some(Utc::now()),
+            online: true,
+            seen_from: seen_from.parse().ok(),
+        }
+    }
+
+    /// The ids of the checks a case for `pc-042.corp.example` starts with, on the client agent.
+    fn client_checks(client: AgentSummary, host: AgentSummary) -> Vec<&'static str> {
+        let case = NewCase {
+            target: agent_client::target::CheckTarget::parse("pc-042.corp.example").unwrap(),
+            error_code: None,
+            extended_code: None,
+        };
+        let client_id = client.id;
+        let agents = CaseAgents {
+            client: Some(client),
+            host: Some(host),
+        };
+        first_checks(&case, &agents, &[], &Settings::default())
+            .into_iter()
+            .filter(|run| run.runner == Runner::Agent(Some(client_id)))
+            .map(|run| run.spec.id())
+            .filter(|id| matches!(*id, "agent-port-connect" | "dns-resolve"))
+            .collect()
+    }
+
+    #[test]
+    fn the_host_agents_address_is_used_only_where_it_means_that_computer() {
+        let remote_pc = || agent("http://10.1.1.1:7443", "10.1.1.1");
+        let same_pc = || agent("http://127.0.0.1:7443", "127.0.0.1");
+        let host_on_lan = || agent("http://10.2.2.2:7443", "10.2.2.2");
+        let host_on_loopback = || agent("http://127.0.0.1:7070", "127.0.0.1");
+        assert_eq!(
+            client_checks(remote_pc(), host_on_lan()),
+            ["agent-port-connect", "dns-resolve"]
+        );
+        // 127.0.0.1 on the employee's PC is the employee's PC, not the host.
+        assert!(client_checks(remote_pc(), host_on_loopback()).is_empty());
+        assert_eq!(
+            client_checks(same_pc(), host_on_loopback()),
+            ["agent-port-connect", "dns-resolve"]
+        );
+        // The host's own agent does not probe itself.
+        let host = host_on_lan();
+        assert_eq!(client_checks(host.clone(), host), ["dns-resolve"]);
+    }
 }

@@ -151,7 +151,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print_report(&report);
+                print_report(spec.id(), &report);
             }
             Ok(())
         }
@@ -310,9 +310,10 @@ pub async fn serve(
     Ok(())
 }
 
-fn print_report(report: &CheckReport) {
+/// Prints what the check `id` found, for a person at the terminal.
+fn print_report(id: &str, report: &CheckReport) {
     match report {
-        CheckReport::TcpConnect(report) => print_tcp_connect(report),
+        CheckReport::TcpConnect(report) => print_tcp_connect(id, report),
         CheckReport::RdpNegotiate(report) => print_rdp_negotiate(report),
         CheckReport::RdpTls(report) => print_rdp_tls(report),
         CheckReport::DnsResolve(report) => print_dns_resolve(report),
@@ -495,8 +496,8 @@ fn print_clock_compare(report: &ClockCompareReport) {
     );
 }
 
-fn print_tcp_connect(report: &TcpConnectReport) {
-    println!("tcp-connect {}", report.target);
+fn print_tcp_connect(id: &str, report: &TcpConnectReport) {
+    println!("{id} {}", report.target);
     let resolution = &report.resolution;
     match (&resolution.error, resolution.literal) {
         (Some(error), _) => println!("  name resolution: {error} ({} ms)", resolution.elapsed_ms),
