@@ -327,23 +327,28 @@ pub async fn list(pool: &PgPool, offline_after: Duration) -> sqlx::Result<Vec<Ag
         .collect())
 }
 
+/// An agent as unit tests need one: a Windows computer `hostname` listening at `listen_url`,
+/// never heard from.
+#[cfg(test)]
+pub(crate) fn example_agent(hostname: &str, listen_url: Option<&str>) -> AgentSummary {
+    AgentSummary {
+        id: Uuid::new_v4(),
+        hostname: hostname.to_owned(),
+        os: "windows x86_64".to_owned(),
+        agent_version: "0.1.0".to_owned(),
+        listen_url: listen_url.map(str::to_owned),
+        enrolled_at: Utc::now(),
+        last_seen_at: None,
+        online: false,
+        seen_from: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn agent(hostname: &str, listen_url: Option<&str>) -> AgentSummary {
-        AgentSummary {
-            id: Uuid::nil(),
-            hostname: hostname.to_owned(),
-            os: "windows x86_64".to_owned(),
-            agent_version: "0.1.0".to_owned(),
-            listen_url: listen_url.map(str::to_owned),
-            enrolled_at: Utc::now(),
-            last_seen_at: None,
-            online: false,
-            seen_from: None,
-        }
-    }
+    use super::example_agent as agent;
 
     fn host(name: &str) -> Host {
         Host::parse(name).unwrap()

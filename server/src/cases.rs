@@ -14,7 +14,6 @@ use sqlx::PgPool;
 use crate::agents::{for_employee, on_host, pick_for_check, summary, AgentSummary};
 use crate::config::Settings;
 use crate::diagnosis::DiagnosisModel;
-use crate::http::origin::client_network;
 use engine::CheckLocation;
 use uuid::Uuid;
 
@@ -371,10 +370,7 @@ pub async fn open_and_dispatch(
                 )
                 .await;
             }
-            let settings = &state.settings;
-            if let Some(network) = from.and_then(|from| {
-                client_network(from, &settings.corporate_networks, &settings.vpn_networks)
-            }) {
+            if let Some(network) = from.and_then(|from| state.settings.client_network(from)) {
                 crate::diagnosis::record_client_network(
                     &state.pool,
                     &state.diagnosis,
@@ -398,15 +394,8 @@ mod tests {
 
     fn agent(listen_url: &str, seen_from: &str) -> AgentSummary {
         AgentSummary {
-            id: Uuid::new_v4(),
-            hostname: "pc".to_owned(),
-            os: "linux x86_64".to_owned(),
-            agent_version: "0.1.0".to_owned(),
-            listen_url: Some(listen_url.to_owned()),
-            enrolled_at: Utc::now(),
-            last_seen_at: Some(Utc::now()),
-            online: true,
             seen_from: seen_from.parse().ok(),
+            ..crate::agents::example_agent("pc", Some(listen_url))
         }
     }
 

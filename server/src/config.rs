@@ -1,7 +1,7 @@
 //! The server's configuration: flags, each also settable from the environment (see
 //! `.env.example`), with defaults that run on a developer machine with nothing set.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,6 +185,26 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Where the configured networks place an address: the model's `client-network`
+    /// outcomes `vpn`, `corporate` or `outside`. None when no network is configured (nothing
+    /// to compare with, so no evidence). A VPN pool inside a corporate range counts as VPN.
+    pub fn client_network(&self, address: IpAddr) -> Option<&'static str> {
+        if self.corporate_networks.is_empty() && self.vpn_networks.is_empty() {
+            return None;
+        }
+        let address = address.to_canonical();
+        let within = |nets: &[IpNet]| nets.iter().any(|net| net.contains(&address));
+        Some(if within(&self.vpn_networks) {
+            "vpn"
+        } else if within(&self.corporate_networks) {
+            "corporate"
+        } else {
+            "outside"
+        })
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -206,6 +226,32 @@ impl Default for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_configured_networks_place_an_address() {
+        let nets = |list: &[&str]| list.iter().map(|n| n.parse().unwrap()).collect::<Vec<_>>();
+        let settings = Settings {
+            corporate_networks: nets(&["10.0.0.0/8", "fd00::/8"]),
+            vpn_networks: nets(&["10.200.0.0/16"]),
+            ..Settings::default()
+        };
+        let place = |raw: &str| settings.client_network(raw.parse().unwrap());
+        assert_eq!(place("10.1.2.3"), Some("corporate"));
+        assert_eq!(place("fd00::7"), Some("corporate"));
+        assert_eq!(place("10.200.4.5"), Some("vpn"));
+        assert_eq!(place("198.51.100.7"), Some("outside"));
+        assert_eq!(place("::ffff:10.200.0.1"), Some("vpn"));
+        let unset = Settings::default();
+        assert_eq!(unset.client_network("10.1.2.3".parse().unwrap()), None);
+        let vpn_only = Settings {
+            vpn_networks: nets(&["10.200.0.0/16"]),
+            ..Settings::default()
+        };
+        assert_eq!(
+            vpn_only.client_network("10.1.2.3".parse().unwrap()),
+            Some("outside")
+        );
+    }
 
     #[test]
     fn networks_are_read_as_ranges_or_single_addresses() {

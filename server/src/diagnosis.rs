@@ -1015,7 +1015,7 @@ pub async fn record_host_heartbeat(
 }
 
 /// Records which part of the network the employee's report came from as the model's
-/// `client-network` check: `corporate`, `vpn` or `outside` (`http::origin::client_network`).
+/// `client-network` check: `corporate`, `vpn` or `outside` (`Settings::client_network`).
 pub async fn record_client_network(
     pool: &PgPool,
     model: &DiagnosisModel,

@@ -1,5 +1,5 @@
 //! Where a request comes from: the address of the computer that sent it, read through the
-//! reverse proxies the operator trusts, and which part of the company network that is.
+//! reverse proxies the operator trusts.
 //!
 //! The address is set once per request, as the extension [`ClientAddress`], by
 //! [`set_client_address`]; the portal's server functions read it with
@@ -61,24 +61,6 @@ pub async fn set_client_address(
         request.extensions_mut().insert(ClientAddress(address));
     }
     next.run(request).await
-}
-
-/// Where the networks the operator named place an address: the model's `client-network`
-/// outcomes `vpn`, `corporate` or `outside`. None when no network is configured (nothing
-/// to compare with, so no evidence). A VPN pool inside a corporate range counts as VPN.
-pub fn client_network(address: IpAddr, corporate: &[IpNet], vpn: &[IpNet]) -> Option<&'static str> {
-    if corporate.is_empty() && vpn.is_empty() {
-        return None;
-    }
-    let address = address.to_canonical();
-    let within = |nets: &[IpNet]| nets.iter().any(|net| net.contains(&address));
-    Some(if within(vpn) {
-        "vpn"
-    } else if within(corporate) {
-        "corporate"
-    } else {
-        "outside"
-    })
 }
 
 #[cfg(test)]
@@ -145,33 +127,5 @@ mod tests {
             client_address(ip("::ffff:10.20.30.40"), &HeaderMap::new(), &[]),
             ip("10.20.30.40")
         );
-    }
-
-    #[test]
-    fn the_configured_networks_place_an_address() {
-        let corporate = nets(&["10.0.0.0/8", "fd00::/8"]);
-        let vpn = nets(&["10.200.0.0/16"]);
-        assert_eq!(
-            client_network(ip("10.1.2.3"), &corporate, &vpn),
-            Some("corporate")
-        );
-        assert_eq!(
-            client_network(ip("fd00::7"), &corporate, &vpn),
-            Some("corporate")
-        );
-        assert_eq!(
-            client_network(ip("10.200.4.5"), &corporate, &vpn),
-            Some("vpn")
-        );
-        assert_eq!(
-            client_network(ip("198.51.100.7"), &corporate, &vpn),
-            Some("outside")
-        );
-        assert_eq!(
-            client_network(ip("::ffff:10.200.0.1"), &corporate, &vpn),
-            Some("vpn")
-        );
-        assert_eq!(client_network(ip("10.1.2.3"), &[], &[]), None);
-        assert_eq!(client_network(ip("10.1.2.3"), &[], &vpn), Some("outside"));
     }
 }
