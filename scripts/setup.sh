@@ -53,7 +53,8 @@ if [ "$purpose" = test ]; then
   # Debian packages the tests use: Chromium for the browser tests (Playwright never downloads
   # a browser here); real RDP servers (xrdp, FreeRDP's shadow server under Xvfb) and openssl
   # for the agent's protocol probes; libfaketime to run a server with a skewed clock for the
-  # clock comparison; nftables for the host firewall checks; mingw for the agent's Windows
+  # clock comparison; nftables for the host firewall checks, and with iproute2 for a lossy
+  # path in a private network namespace (the path check); mingw for the agent's Windows
   # build.
   missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
@@ -63,6 +64,7 @@ if [ "$purpose" = test ]; then
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v faketime >/dev/null 2>&1 || missing+=(faketime)
   command -v nft >/dev/null 2>&1 || missing+=(nftables)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
   if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-pc-windows-gnu; then

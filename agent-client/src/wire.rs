@@ -158,10 +158,47 @@ pub enum CheckSpec {
         /// Time allowed for each step (connecting, each reply, the handshake).
         timeout_ms: u32,
     },
+    /// What a Windows client fetches before it trusts the host's certificate, fetched the
+    /// same way and timed: the certificate's revocation and issuer addresses (read with an
+    /// `rdp-tls` handshake) and Windows' trusted-root list. A client that cannot get them
+    /// quickly hangs at "Securing remote connection".
+    RevocationFetch {
+        target: CheckTarget,
+        /// Time allowed for each step: the handshake's, and each fetch. A fetch that takes
+        /// longer is one the employee waits for.
+        timeout_ms: u32,
+    },
+    /// TCP connections to the host's Remote Desktop port spread over a window, each timed:
+    /// does the path lose packets (a connection that needs a retransmission, or gets no
+    /// answer while others do)?
+    PathQuality {
+        target: CheckTarget,
+        /// Time allowed for each connection.
+        timeout_ms: u32,
+        /// The window the connections are spread over (at most 120 000).
+        #[serde(default = "default_path_duration_ms")]
+        duration_ms: u32,
+        /// How many connections (at most 120).
+        #[serde(default = "default_path_probes")]
+        probes: u32,
+    },
     /// A check of the host the agent runs on (Windows or xrdp), tagged by its own id.
     #[serde(untagged)]
     Host(HostCheckSpec),
 }
+
+fn default_path_duration_ms() -> u32 {
+    PATH_QUALITY_DURATION_MS
+}
+
+fn default_path_probes() -> u32 {
+    PATH_QUALITY_PROBES
+}
+
+/// `path-quality`'s window unless the request says otherwise.
+pub const PATH_QUALITY_DURATION_MS: u32 = 30_000;
+/// `path-quality`'s number of connections unless the request says otherwise.
+pub const PATH_QUALITY_PROBES: u32 = 30;
 
 fn default_true() -> bool {
     true
@@ -181,6 +218,8 @@ impl CheckSpec {
             CheckSpec::RdpTls { .. } => "rdp-tls",
             CheckSpec::DnsResolve { .. } => "dns-resolve",
             CheckSpec::ClockCompare { .. } => "clock-compare",
+            CheckSpec::RevocationFetch { .. } => "revocation-fetch",
+            CheckSpec::PathQuality { .. } => "path-quality",
             CheckSpec::Host(host) => host.id(),
         }
     }
@@ -192,7 +231,9 @@ impl CheckSpec {
             | CheckSpec::AgentPortConnect { target, .. }
             | CheckSpec::RdpNegotiate { target, .. }
             | CheckSpec::RdpTls { target, .. }
-            | CheckSpec::ClockCompare { target, .. } => Some(target),
+            | CheckSpec::ClockCompare { target, .. }
+            | CheckSpec::RevocationFetch { target, .. }
+            | CheckSpec::PathQuality { target, .. } => Some(target),
             CheckSpec::DnsResolve { .. } | CheckSpec::Host(_) => None,
         }
     }
@@ -207,9 +248,129 @@ pub enum CheckReport {
     RdpTls(Box<RdpTlsReport>),
     DnsResolve(DnsResolveReport),
     ClockCompare(Box<ClockCompareReport>),
+    RevocationFetch(Box<RevocationFetchReport>),
+    PathQuality(Box<PathQualityReport>),
     /// A host check's report, tagged by the host check's own id.
     #[serde(untagged)]
     Host(Box<HostCheckReport>),
+}
+
+/// Result of `path-quality`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathQualityReport {
+    pub target: CheckTarget,
+    pub resolution_error: Option<String>,
+    /// The address connected to (the first the name resolves to, as a client uses).
+    pub address: Option<SocketAddr>,
+    /// Every connection, in order.
+    pub attempts: Vec<ConnectAttempt>,
+    /// The median time of the connections made: the path's round trip, about.
+    pub median_ms: Option<f64>,
+    /// Connections that took a retransmission (a lost SYN or SYN-ACK).
+    pub retransmitted: u32,
+    /// Connections that got no answer, or failed on the way, while others were answered.
+    pub lost: u32,
+    pub verdict: PathVerdict,
+    pub elapsed_ms: f64,
+}
+
+/// What `path-quality` concluded (the knowledge model's outcome ids where it has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathVerdict {
+    /// Every connection was answered within about one round trip.
+    Stable,
+    /// Some connection took a retransmission or got no answer.
+    Lossy,
+    /// No connection was made: nothing to judge the path by.
+    Unreachable,
+    /// The name did not resolve.
+    NotResolved,
+}
+
+/// Result of `revocation-fetch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevocationFetchReport {
+    pub target: CheckTarget,
+    /// Why the host's certificate could not be read (its own addresses are then unknown).
+    pub certificate_error: Option<String>,
+    /// Every address fetched or found, in the order a Windows client fetches them.
+    pub fetches: Vec<UrlFetch>,
+    pub verdict: RevocationVerdict,
+    pub elapsed_ms: f64,
+}
+
+/// One address the client needs before it trusts the certificate, and how fetching it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UrlFetch {
+    pub url: String,
+    pub purpose: UrlPurpose,
+    pub outcome: FetchOutcome,
+    pub elapsed_ms: f64,
+}
+
+/// Why a client fetches an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UrlPurpose {
+    /// A CRL distribution point of a certificate in the chain.
+    Crl,
+    /// An OCSP responder (authority information access).
+    Ocsp,
+    /// The issuer's certificate (authority information access), for an incomplete chain.
+    CaIssuers,
+    /// Windows' list of trusted roots (automatic root update), fetched for a root it does
+    /// not know, such as the self-signed certificate of a Remote Desktop host.
+    RootList,
+}
+
+/// How one fetch went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum FetchOutcome {
+    /// An HTTP answer came back in time, whatever its status: the client waits no longer.
+    Answered { status: u16, bytes: u64 },
+    /// The fetch failed before the time was up (refused, name not found): the client gives
+    /// up just as quickly.
+    Failed { error: String },
+    /// No answer in the time allowed: the client waits this long, or longer.
+    TimedOut,
+    /// Not fetched: an address this check does not fetch (LDAP, HTTPS).
+    NotProbed { reason: String },
+}
+
+/// What `revocation-fetch` concluded (the knowledge model's outcome ids where it has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationVerdict {
+    /// Everything fetched came back, or failed, in time.
+    Fast,
+    /// At least one fetch took longer than the time allowed.
+    SlowOrBlocked,
+    /// The certificate names nothing to fetch and no root list applies.
+    NothingToFetch,
+    /// Nothing could be fetched and something may be needed (the certificate could not be
+    /// read, or only names addresses this check does not fetch): no evidence either way.
+    Unverified,
+}
+
+impl RevocationVerdict {
+    /// Judges a run from its fetches and whether the certificate was read.
+    pub fn judge(certificate_read: bool, fetches: &[UrlFetch]) -> Self {
+        let probed = |f: &&UrlFetch| !matches!(f.outcome, FetchOutcome::NotProbed { .. });
+        if fetches
+            .iter()
+            .any(|f| matches!(f.outcome, FetchOutcome::TimedOut))
+        {
+            RevocationVerdict::SlowOrBlocked
+        } else if fetches.iter().any(|f| probed(&f)) {
+            RevocationVerdict::Fast
+        } else if certificate_read && fetches.is_empty() {
+            RevocationVerdict::NothingToFetch
+        } else {
+            RevocationVerdict::Unverified
+        }
+    }
 }
 
 /// Result of `dns-resolve`.

@@ -233,6 +233,26 @@ pub fn check_evidence<'a>(
             };
             Some(("clock-compare", outcome.to_owned()))
         }
+        CheckReport::RevocationFetch(report) => {
+            use agent_client::wire::RevocationVerdict as V;
+            // Nothing to fetch is nothing to wait for; nothing fetched is no evidence.
+            let outcome = match report.verdict {
+                V::Fast | V::NothingToFetch => "fast",
+                V::SlowOrBlocked => "slow-or-blocked",
+                V::Unverified => return None,
+            };
+            Some(("revocation-fetch", outcome.to_owned()))
+        }
+        CheckReport::PathQuality(report) => {
+            use agent_client::wire::PathVerdict as V;
+            // A path that carried no connection at all cannot be judged for loss.
+            let outcome = match report.verdict {
+                V::Stable => "stable",
+                V::Lossy => "lossy",
+                V::Unreachable | V::NotResolved => return None,
+            };
+            Some(("path-quality", outcome.to_owned()))
+        }
         CheckReport::Host(report) => {
             let summary = report.summary();
             summary.outcome.map(|outcome| (report.id(), outcome))
@@ -469,6 +489,51 @@ mod tests {
             catch_up_check("tcp-connect", &runs),
             Some(CheckResult::NotRun)
         );
+    }
+
+    #[test]
+    fn a_revocation_fetch_is_evidence_only_when_something_was_fetched_or_nothing_is_needed() {
+        use agent_client::wire::{RevocationFetchReport, RevocationVerdict as V};
+        let outcome = |verdict| {
+            let report = CheckReport::RevocationFetch(Box::new(RevocationFetchReport {
+                target: CheckTarget::parse("pc1").unwrap(),
+                certificate_error: None,
+                fetches: Vec::new(),
+                verdict,
+                elapsed_ms: 1.0,
+            }));
+            check_evidence("revocation-fetch", false, &report).map(|(_, outcome)| outcome)
+        };
+        assert_eq!(outcome(V::Fast).as_deref(), Some("fast"));
+        assert_eq!(outcome(V::NothingToFetch).as_deref(), Some("fast"));
+        assert_eq!(
+            outcome(V::SlowOrBlocked).as_deref(),
+            Some("slow-or-blocked")
+        );
+        assert_eq!(outcome(V::Unverified), None);
+    }
+
+    #[test]
+    fn a_path_is_judged_for_loss_only_when_connections_were_made() {
+        use agent_client::wire::{PathQualityReport, PathVerdict as V};
+        let outcome = |verdict| {
+            let report = CheckReport::PathQuality(Box::new(PathQualityReport {
+                target: CheckTarget::parse("pc1").unwrap(),
+                resolution_error: None,
+                address: None,
+                attempts: Vec::new(),
+                median_ms: None,
+                retransmitted: 0,
+                lost: 0,
+                verdict,
+                elapsed_ms: 1.0,
+            }));
+            check_evidence("path-quality", false, &report).map(|(_, outcome)| outcome)
+        };
+        assert_eq!(outcome(V::Stable).as_deref(), Some("stable"));
+        assert_eq!(outcome(V::Lossy).as_deref(), Some("lossy"));
+        assert_eq!(outcome(V::Unreachable), None);
+        assert_eq!(outcome(V::NotResolved), None);
     }
 
     #[test]

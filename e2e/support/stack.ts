@@ -57,9 +57,11 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   chmodSync(stateDir, 0o755);
   const children: ChildProcess[] = [];
   try {
+    // The path check spreads its connections over 2 s instead of 30: the tests do not wait
+    // half a minute for it.
     const server = await startAndWaitFor(
       bin('rdp-doctor'),
-      ['serve', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--site-root', join(root, 'target', 'site'), '--heartbeat-secs', '2'],
+      ['serve', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--site-root', join(root, 'target', 'site'), '--heartbeat-secs', '2', '--path-quality-window-ms', '2000'],
       /running at (http:\/\/[\d.:]+)\//,
       { RUST_LOG: process.env.RDP_DOCTOR_E2E_LOG ?? 'info,sqlx=warn' },
     );

@@ -91,7 +91,10 @@ impl CaseAgents {
 ///
 /// - from the employee's agent and from the server: can they reach the port; from the
 ///   employee's agent: what the RDP server answers (security protocols, TLS certificate),
-///   and whether the host's clock and the PC's agree (read over CredSSP);
+///   whether the host's clock and the PC's agree (read over CredSSP), and whether the PC
+///   gets the revocation and root-list data for the host's certificate quickly, and
+///   whether the path to the host loses packets (connections spread over the configured
+///   window, 30 seconds by default);
 /// - from the employee's agent, when the host has an agent of its own on another computer:
 ///   does the host answer at all, on the port that agent listens on; and when the case names
 ///   the host by name and that agent gave its address: does the name resolve to it (a
@@ -144,6 +147,22 @@ pub fn first_checks(
                 target: target.clone(),
                 tolerance_s: agent_client::rdp::clock::DEFAULT_TOLERANCE_S,
                 timeout_ms,
+            },
+            runner: client,
+        },
+        PlannedRun {
+            spec: CheckSpec::RevocationFetch {
+                target: target.clone(),
+                timeout_ms,
+            },
+            runner: client,
+        },
+        PlannedRun {
+            spec: CheckSpec::PathQuality {
+                target: target.clone(),
+                timeout_ms,
+                duration_ms: settings.path_quality_window_ms,
+                probes: agent_client::wire::PATH_QUALITY_PROBES,
             },
             runner: client,
         },

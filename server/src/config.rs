@@ -79,6 +79,11 @@ pub struct ServeArgs {
     #[arg(long, env = "RDP_DOCTOR_CONNECT_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u32).range(100..=60_000))]
     pub connect_timeout_ms: u32,
 
+    /// The window over which an employee's agent spreads its connections to the host when it
+    /// checks the path for loss (`path-quality`), in milliseconds.
+    #[arg(long, env = "RDP_DOCTOR_PATH_QUALITY_WINDOW_MS", default_value_t = agent_client::wire::PATH_QUALITY_DURATION_MS, value_parser = clap::value_parser!(u32).range(1_000..=120_000))]
+    pub path_quality_window_ms: u32,
+
     /// Log format.
     #[arg(
         long,
@@ -152,6 +157,8 @@ pub struct Settings {
     pub agent_offline_after: Duration,
     pub default_agent: Option<String>,
     pub connect_timeout_ms: u32,
+    /// The window of `path-quality`'s connections.
+    pub path_quality_window_ms: u32,
     /// A check not finished this long after it was queued ends `timed_out`.
     pub check_deadline: Duration,
     /// Attempts per check before it ends as failed.
@@ -175,6 +182,7 @@ impl Settings {
             agent_offline_after: heartbeat_interval * 3,
             default_agent: args.default_agent.clone(),
             connect_timeout_ms: args.connect_timeout_ms,
+            path_quality_window_ms: args.path_quality_window_ms,
             public_url: args.public_url.clone(),
             windows_agent: args.windows_agent.clone(),
             trusted_proxies: args.trusted_proxies.clone().into(),
@@ -212,6 +220,7 @@ impl Default for Settings {
             agent_offline_after: Duration::from_secs(45),
             default_agent: None,
             connect_timeout_ms: 3000,
+            path_quality_window_ms: agent_client::wire::PATH_QUALITY_DURATION_MS,
             check_deadline: Duration::from_secs(300),
             max_attempts: 3,
             public_url: None,

@@ -324,6 +324,17 @@ impl Dispatcher {
             CheckSpec::ClockCompare { timeout_ms, .. } => {
                 step(timeout_ms) * 10 + Duration::from_secs(2)
             }
+            // The handshake's steps, then one step for each fetch.
+            CheckSpec::RevocationFetch { timeout_ms, .. } => {
+                let fetches = agent_client::checks::revocation::MAX_FETCHES as u32;
+                step(timeout_ms) * (10 + fetches) + Duration::from_secs(2)
+            }
+            // The window, and the last connection's own time after it.
+            CheckSpec::PathQuality {
+                timeout_ms,
+                duration_ms,
+                ..
+            } => step(duration_ms) + step(timeout_ms) * 2 + Duration::from_secs(2),
             CheckSpec::Host(host) => step(&host.timeout_ms()) + Duration::from_secs(2),
         }
     }
@@ -332,7 +343,8 @@ impl Dispatcher {
     /// lease covers [`FIX_ATTEMPT_TIMEOUT`]).
     fn lease_for_attempt(&self) -> Duration {
         let step = Duration::from_millis(u64::from(self.settings.connect_timeout_ms));
-        step * 20 + Duration::from_secs(2)
+        let path_quality = Duration::from_millis(u64::from(self.settings.path_quality_window_ms));
+        (step * 20).max(path_quality + step * 2) + Duration::from_secs(2)
     }
 
     async fn make_attempt(&self, attempt: Attempt) -> sqlx::Result<()> {

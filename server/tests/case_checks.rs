@@ -83,10 +83,12 @@ async fn diagnosis_after_checks(app: &TestApp, case_id: &str) -> Value {
     panic!("the diagnosis kept waiting for checks that are over");
 }
 
-const NETWORK_CHECKS: [&str; 5] = [
+const NETWORK_CHECKS: [&str; 7] = [
     "clock-compare",
+    "path-quality",
     "rdp-negotiate",
     "rdp-tls",
+    "revocation-fetch",
     "tcp-connect",
     "tcp-connect",
 ];
@@ -168,8 +170,10 @@ async fn a_windows_host_with_an_agent_gets_the_models_host_checks_on_that_agent(
             "agent-port-connect",
             "clock-compare",
             "dns-resolve",
+            "path-quality",
             "rdp-negotiate",
             "rdp-tls",
+            "revocation-fetch",
             "tcp-connect"
         ]
     );

@@ -220,6 +220,38 @@ fn check_spec(
         "tcp-connect" => CheckSpec::TcpConnect { target, timeout_ms },
         "agent-port-connect" => CheckSpec::AgentPortConnect { target, timeout_ms },
         "rdp-negotiate" => CheckSpec::RdpNegotiate { target, timeout_ms },
+        "revocation-fetch" => CheckSpec::RevocationFetch { target, timeout_ms },
+        "path-quality" => {
+            use crate::checks::path_quality::{MAX_DURATION_MS, MAX_PROBES};
+            let mut number = |name: &str, default: u32, range: std::ops::RangeInclusive<u32>| {
+                let Some(raw) = params.remove(name) else {
+                    return Ok(default);
+                };
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--param {name} takes a whole number from {} to {}, not {raw:?}",
+                            range.start(),
+                            range.end()
+                        )
+                    })
+            };
+            let duration_ms = number(
+                "duration_ms",
+                crate::wire::PATH_QUALITY_DURATION_MS,
+                0..=MAX_DURATION_MS,
+            )?;
+            let probes = number("probes", crate::wire::PATH_QUALITY_PROBES, 1..=MAX_PROBES)?;
+            CheckSpec::PathQuality {
+                target,
+                timeout_ms,
+                duration_ms,
+                probes,
+            }
+        }
         "rdp-tls" => {
             let probe_versions = match params.remove("probe_versions").as_deref() {
                 None | Some("true") => true,
@@ -318,6 +350,8 @@ fn print_report(id: &str, report: &CheckReport) {
         CheckReport::RdpTls(report) => print_rdp_tls(report),
         CheckReport::DnsResolve(report) => print_dns_resolve(report),
         CheckReport::ClockCompare(report) => print_clock_compare(report),
+        CheckReport::RevocationFetch(report) => print_revocation_fetch(report),
+        CheckReport::PathQuality(report) => print_path_quality(report),
         CheckReport::Host(report) => crate::host::cli::print_host_report(report),
     }
 }
@@ -329,6 +363,60 @@ fn serde_name<T: serde::Serialize>(value: &T) -> String {
         Ok(other) => other.to_string(),
         Err(_) => String::new(),
     }
+}
+
+fn print_path_quality(report: &crate::wire::PathQualityReport) {
+    println!("path-quality {}", report.target);
+    if let Some(error) = &report.resolution_error {
+        println!("  name resolution: {error}");
+    }
+    if let Some(address) = report.address {
+        println!("  address: {address}");
+    }
+    let times: Vec<String> = report
+        .attempts
+        .iter()
+        .map(|a| match a.state {
+            crate::wire::PortState::Open => format!("{}", a.elapsed_ms),
+            other => serde_name(&other),
+        })
+        .collect();
+    if !times.is_empty() {
+        println!("  connections (ms): {}", times.join(" "));
+    }
+    if let Some(median) = report.median_ms {
+        println!(
+            "  median {median} ms, retransmitted {}, lost {}",
+            report.retransmitted, report.lost
+        );
+    }
+    println!("  verdict: {}", serde_name(&report.verdict));
+}
+
+fn print_revocation_fetch(report: &crate::wire::RevocationFetchReport) {
+    use crate::wire::FetchOutcome;
+    println!("revocation-fetch {}", report.target);
+    if let Some(error) = &report.certificate_error {
+        println!("  certificate: {error}");
+    }
+    if report.fetches.is_empty() {
+        println!("  nothing to fetch");
+    }
+    for fetch in &report.fetches {
+        let outcome = match &fetch.outcome {
+            FetchOutcome::Answered { status, bytes } => format!("HTTP {status}, {bytes} bytes"),
+            FetchOutcome::Failed { error } => format!("failed: {error}"),
+            FetchOutcome::TimedOut => "no answer in the time allowed".to_owned(),
+            FetchOutcome::NotProbed { reason } => reason.clone(),
+        };
+        println!(
+            "  {:<10} {} {outcome} ({} ms)",
+            serde_name(&fetch.purpose),
+            fetch.url,
+            fetch.elapsed_ms
+        );
+    }
+    println!("  verdict: {}", serde_name(&report.verdict));
 }
 
 fn print_dns_resolve(report: &DnsResolveReport) {

@@ -1,7 +1,9 @@
 //! The allowlisted checks. Each one is a typed function; [`run`] is the only way in.
 
 pub mod dns_resolve;
+pub mod path_quality;
 pub mod rdp;
+pub mod revocation;
 pub mod tcp_connect;
 
 use std::time::Duration;
@@ -55,6 +57,18 @@ pub const CATALOGUE: &[CheckInfo] = &[
         parameters: "--target HOST[:PORT] [--timeout-ms N] [--param tolerance_s=300]",
         summary: "the host's clock, read over RDP from its NTLM challenge (needs NLA), against this one",
         default_timeout_ms: 5000,
+    },
+    CheckInfo {
+        id: "revocation-fetch",
+        parameters: "--target HOST[:PORT] [--timeout-ms N]",
+        summary: "fetch, and time, the revocation and root-list data a Windows client needs for the host's certificate",
+        default_timeout_ms: 5000,
+    },
+    CheckInfo {
+        id: "path-quality",
+        parameters: "--target HOST[:PORT] [--timeout-ms N] [--param duration_ms=30000] [--param probes=30]",
+        summary: "timed TCP connections spread over a window: does the path to the host lose packets",
+        default_timeout_ms: 3000,
     },
     // Host checks (`crate::host`): the agent's own machine, no --target.
     CheckInfo {
@@ -205,6 +219,24 @@ pub async fn run(spec: &CheckSpec) -> CheckReport {
             timeout_ms,
         } => CheckReport::ClockCompare(Box::new(
             rdp::clock_compare(target, *tolerance_s, millis(timeout_ms)).await,
+        )),
+        CheckSpec::RevocationFetch { target, timeout_ms } => {
+            CheckReport::RevocationFetch(Box::new(
+                revocation::run(
+                    target,
+                    millis(timeout_ms),
+                    &revocation::platform_root_lists(),
+                )
+                .await,
+            ))
+        }
+        CheckSpec::PathQuality {
+            target,
+            timeout_ms,
+            duration_ms,
+            probes,
+        } => CheckReport::PathQuality(Box::new(
+            path_quality::run(target, millis(timeout_ms), *duration_ms, *probes).await,
         )),
         CheckSpec::Host(host) => CheckReport::Host(Box::new(crate::host::checks::run(host).await)),
     }

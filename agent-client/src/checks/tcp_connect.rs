@@ -71,7 +71,8 @@ pub(crate) async fn resolve(host: &Host, timeout: Duration) -> Resolution {
     }
 }
 
-async fn connect(address: SocketAddr, timeout: Duration) -> ConnectAttempt {
+/// One connection attempt to one address, timed; the connection is closed at once.
+pub(crate) async fn connect(address: SocketAddr, timeout: Duration) -> ConnectAttempt {
     let started = Instant::now();
     let (state, detail) = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
         Ok(Ok(_stream)) => (PortState::Open, None),

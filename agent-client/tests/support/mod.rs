@@ -127,6 +127,9 @@ pub struct CertSpec {
     pub key: KeyKind,
     pub dates: Dates,
     pub issuer: Issuer,
+    /// Further extension lines in OpenSSL's syntax, e.g.
+    /// `crlDistributionPoints = URI:http://127.0.0.1:8080/ca.crl`.
+    pub extensions: Vec<String>,
 }
 
 impl CertSpec {
@@ -138,6 +141,7 @@ impl CertSpec {
             key: KeyKind::Rsa(2048),
             dates: Dates::Days(30),
             issuer: Issuer::TestCa,
+            extensions: Vec::new(),
         }
     }
 }
@@ -242,6 +246,10 @@ impl Pki {
         );
         if !spec.alt_names.is_empty() {
             ext_text.push_str(&format!("subjectAltName = {}\n", spec.alt_names.join(",")));
+        }
+        for line in &spec.extensions {
+            ext_text.push_str(line);
+            ext_text.push('\n');
         }
         fs::write(&ext, ext_text).unwrap();
         run(Command::new("openssl")

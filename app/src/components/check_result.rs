@@ -90,6 +90,14 @@ pub fn CheckResult(run: CheckRunView) -> impl IntoView {
             }
             .into_any()
         }
+        (CheckStatus::Succeeded, Some(CheckReport::RevocationFetch(report))) => {
+            let report = *report;
+            view! { <RevocationFetchResult report/> }.into_any()
+        }
+        (CheckStatus::Succeeded, Some(CheckReport::PathQuality(report))) => {
+            let report = *report;
+            view! { <PathQualityResult report/> }.into_any()
+        }
         (CheckStatus::Succeeded, Some(CheckReport::Host(report))) => {
             let summary = report.summary();
             let outcome = summary
@@ -148,6 +156,10 @@ fn check_title(check_id: &str) -> String {
         "rdp-tls" => "Is its Remote Desktop certificate in order?".to_owned(),
         "dns-resolve" => "Does its name lead to the right address?".to_owned(),
         "clock-compare" => "Do its clock and yours agree?".to_owned(),
+        "path-quality" => "Does the way to the computer lose data?".to_owned(),
+        "revocation-fetch" => {
+            "Can your PC fetch what it needs to trust the computer's certificate?".to_owned()
+        }
         other => other.to_owned(),
     }
 }
@@ -245,5 +257,76 @@ fn TcpConnectResult(report: TcpConnectReport, to_host_agent: bool) -> impl IntoV
                 <tbody>{attempts}</tbody>
             </table>
         </details>
+    }
+}
+
+/// What `revocation-fetch` means for the employee, then each address with how it went.
+#[component]
+fn RevocationFetchResult(report: agent_client::wire::RevocationFetchReport) -> impl IntoView {
+    use agent_client::wire::{FetchOutcome, RevocationVerdict};
+    let host = report.target.host.as_str().to_owned();
+    let (tone, message) = match report.verdict {
+        RevocationVerdict::Fast => ("good", format!(
+            "Yes: your PC gets the certificate checks it needs for {host} within seconds, so Remote Desktop does not wait for them."
+        )),
+        RevocationVerdict::NothingToFetch => ("good", format!(
+            "Your PC has nothing to fetch before it trusts {host}'s certificate, so Remote Desktop does not wait for that."
+        )),
+        RevocationVerdict::SlowOrBlocked => ("bad", format!(
+            "No: your PC waits for certificate checks it cannot fetch in time. Remote Desktop then hangs at \"Securing remote connection\" before it fails with {host}."
+        )),
+        RevocationVerdict::Unverified => ("", format!(
+            "We could not tell whether your PC can fetch the certificate checks for {host}."
+        )),
+    };
+    let fetches = report
+        .fetches
+        .iter()
+        .map(|fetch| {
+            let outcome = match &fetch.outcome {
+                FetchOutcome::Answered { status, .. } => {
+                    format!("answered (HTTP {status}) in {} ms", fetch.elapsed_ms)
+                }
+                FetchOutcome::Failed { error } => {
+                    format!("failed after {} ms: {error}", fetch.elapsed_ms)
+                }
+                FetchOutcome::TimedOut => format!("no answer within {} ms", fetch.elapsed_ms),
+                FetchOutcome::NotProbed { reason } => reason.clone(),
+            };
+            view! { <li>{format!("{}: {outcome}", fetch.url)}</li> }
+        })
+        .collect_view();
+    view! {
+        <p class=format!("status verdict {tone}") data-verdict=format!("{:?}", report.verdict)>{message}</p>
+        <p class="hint">{report.certificate_error.clone()}</p>
+        <ul class="hint">{fetches}</ul>
+    }
+}
+
+/// What `path-quality` means for the employee, then the figures.
+#[component]
+fn PathQualityResult(report: agent_client::wire::PathQualityReport) -> impl IntoView {
+    use agent_client::wire::PathVerdict;
+    let host = report.target.host.as_str().to_owned();
+    let tried = report.attempts.len();
+    let (tone, message) = match report.verdict {
+        PathVerdict::Stable => ("good", format!(
+            "No: all {tried} connections to {host} went through at the first try, so the network path is steady."
+        )),
+        PathVerdict::Lossy => ("bad", format!(
+            "Yes: of {tried} connections to {host}, {} had to be sent again and {} got no answer. The network on the way (often the VPN) is dropping data, which breaks Remote Desktop sessions.",
+            report.retransmitted, report.lost
+        )),
+        PathVerdict::Unreachable => ("", format!(
+            "No connection to {host} went through, so the path could not be judged."
+        )),
+        PathVerdict::NotResolved => ("", format!("The name {host} could not be found.")),
+    };
+    let figures = report
+        .median_ms
+        .map(|median| format!("Typical connection time {median} ms."));
+    view! {
+        <p class=format!("status verdict {tone}") data-verdict=format!("{:?}", report.verdict)>{message}</p>
+        <p class="hint">{figures}</p>
     }
 }

@@ -80,6 +80,7 @@ pub async fn fresh_pool() -> PgPool {
 pub fn test_settings() -> Settings {
     Settings {
         connect_timeout_ms: 500,
+        path_quality_window_ms: 1000,
         ..Settings::default()
     }
 }

@@ -47,6 +47,16 @@ pub async fn tls_with(
     timeout: Duration,
     options: &TlsOptions,
 ) -> RdpTlsReport {
+    tls_with_chain(target, timeout, options).await.0
+}
+
+/// Runs `rdp-tls` and also hands back the certificate chain the server sent, as DER (empty
+/// when none was read).
+pub(crate) async fn tls_with_chain(
+    target: &CheckTarget,
+    timeout: Duration,
+    options: &TlsOptions,
+) -> (RdpTlsReport, Vec<Vec<u8>>) {
     let started = Instant::now();
     let request = ConnectionRequest {
         cookie: options
@@ -86,7 +96,7 @@ pub async fn tls_with(
             TlsVerdict::Unreachable
         };
         report.elapsed_ms = elapsed_ms(started);
-        return report;
+        return (report, Vec::new());
     };
 
     let negotiation_started = Instant::now();
@@ -152,7 +162,7 @@ pub async fn tls_with(
     report.problems = problems(&report);
     report.verdict = verdict(&report);
     report.elapsed_ms = elapsed_ms(started);
-    report
+    (report, raw_certificates.unwrap_or_default())
 }
 
 fn selects_tls(outcome: &NegotiationOutcome) -> bool {
