@@ -27,5 +27,16 @@ pub mod agent;
 /// The version of this agent, reported at enrollment and in heartbeats.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The innermost error message, which for connection failures says what actually happened
+/// (for signed calls and for the downloads of `revocation-fetch`, both over reqwest).
+#[cfg(any(feature = "http", feature = "checks"))]
+pub(crate) fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 /// The TCP port Remote Desktop listens on unless configured otherwise.
 pub const DEFAULT_RDP_PORT: u16 = 3389;

@@ -10,6 +10,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::root_cause;
 use crate::signing::{
     sign_request, sign_response, verify_request, verify_response, AuthError, Keypair, ReplayGuard,
     RequestSignature, ResponseSignature,
@@ -109,15 +110,6 @@ pub async fn post_json<Req: Serialize, Resp: DeserializeOwned>(
         return Err(CallError::Refused { status, body });
     }
     serde_json::from_slice(&bytes).map_err(|e| CallError::MalformedReply(e.to_string()))
-}
-
-/// The innermost error message, which for connection failures says what actually happened.
-fn root_cause(error: &dyn std::error::Error) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// Reads the signature headers of a received request.

@@ -193,20 +193,14 @@ async fn fetch(client: &reqwest::Client, url: &str) -> FetchOutcome {
     FetchOutcome::Answered { status, bytes }
 }
 
-/// The error and its causes in one line, without the address (the report has it).
+/// What went wrong, in one line, without the address (the report has it).
 fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_connect() {
-        "could not connect".to_owned()
+    let what = if error.is_connect() {
+        "could not connect"
     } else {
-        "the request failed".to_owned()
+        "the request failed"
     };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    format!("{what}: {}", crate::root_cause(error))
 }
 
 #[cfg(test)]
