@@ -281,3 +281,57 @@ fn the_dialog_codes_shape_the_very_first_chosen_step() {
     assert_eq!(connect_failed.0, "tcp-connect-from-server");
     assert_eq!(gateway.0, "gateway-probe");
 }
+
+#[test]
+fn the_host_agents_port_answering_says_nothing_about_the_name() {
+    // The server probes the host agent's port at the address that agent reported, not by the
+    // name the employee typed: a stale name does not keep it from answering.
+    let model = CompiledModel::shipped();
+    let mut session = Session::new(1);
+    session.answer(&model, "error_code", "0x204").unwrap();
+    session
+        .record_check(
+            &model,
+            "dns-resolve",
+            CheckResult::Outcome("differs".into()),
+        )
+        .unwrap();
+    let stale_against_other = |session: &Session| {
+        probability(&model, session, "dns-stale") / probability(&model, session, "other")
+    };
+    let before = stale_against_other(&session);
+    session
+        .record_check(
+            &model,
+            "agent-port-connect",
+            CheckResult::Outcome("open".into()),
+        )
+        .unwrap();
+    let after = stale_against_other(&session);
+    assert!(
+        (after / before - 1.0).abs() < 0.1,
+        "dns-stale against other moved from {before} to {after}"
+    );
+}
+
+#[test]
+fn a_dialog_that_names_credssp_or_the_lsa_points_at_its_cause() {
+    let model = CompiledModel::shipped();
+    let after_dialog = |text: &str| {
+        let mut session = Session::new(1);
+        session.answer(&model, "error_code", "0x904").unwrap();
+        session.answer(&model, "extended_code", "0x7").unwrap();
+        session.answer(&model, "dialog_text", text).unwrap();
+        let state = session.state(&model).unwrap();
+        (state.causes[0].id.clone(), state.causes[0].probability)
+    };
+    let (credssp, credssp_p) = after_dialog("credssp");
+    let (lsa, _) = after_dialog("lsa");
+    let (_, generic_p) = after_dialog("authentication");
+    assert_eq!(credssp, "credssp-oracle");
+    assert_eq!(lsa, "nla-domain");
+    assert!(
+        credssp_p > generic_p + 0.2,
+        "naming CredSSP ({credssp_p}) tells more than a plain authentication error ({generic_p})"
+    );
+}
