@@ -77,6 +77,7 @@ fn xrdp_listening_finds_a_running_xrdp_on_the_port_its_ini_names() {
     let HostCheckReport::XrdpListening(report) = check(HostCheckSpec::XrdpListening {
         timeout_ms: 5000,
         config,
+        port: None,
     }) else {
         panic!()
     };
@@ -100,6 +101,44 @@ fn xrdp_listening_finds_a_running_xrdp_on_the_port_its_ini_names() {
 }
 
 #[test]
+fn xrdp_listening_on_another_port_than_clients_use_is_other_port() {
+    require_root();
+    let mut pki = Pki::new();
+    let files = pki.cert(&CertSpec::good());
+    let xrdp = Xrdp::start(&XrdpConfig::new("negotiate", &files));
+    let (_, config) = config_of_listener(xrdp.port);
+    let listening = |port: Option<u16>| {
+        let HostCheckReport::XrdpListening(report) = check(HostCheckSpec::XrdpListening {
+            timeout_ms: 5000,
+            config: config.clone(),
+            port,
+        }) else {
+            panic!()
+        };
+        report
+    };
+    let elsewhere = listening(Some(3389));
+    assert_eq!(
+        elsewhere.outcome,
+        Some(XrdpListeningOutcome::OtherPort),
+        "{:?}",
+        elsewhere.findings
+    );
+    assert!(
+        elsewhere
+            .findings
+            .iter()
+            .any(|f| f.contains(&format!("listens on port {}, not on port 3389", xrdp.port))),
+        "{:?}",
+        elsewhere.findings
+    );
+    assert_eq!(
+        listening(Some(xrdp.port)).outcome,
+        Some(XrdpListeningOutcome::Listening)
+    );
+}
+
+#[test]
 fn another_program_on_the_xrdp_port_is_reported_as_port_taken() {
     require_root();
     let dir = TempDir::new("host-port-taken");
@@ -113,6 +152,7 @@ fn another_program_on_the_xrdp_port_is_reported_as_port_taken() {
     let HostCheckReport::XrdpListening(report) = check(HostCheckSpec::XrdpListening {
         timeout_ms: 5000,
         config,
+        port: None,
     }) else {
         panic!()
     };
@@ -130,6 +170,7 @@ fn nothing_on_the_xrdp_port_is_not_listening_or_not_running() {
     let HostCheckReport::XrdpListening(report) = check(HostCheckSpec::XrdpListening {
         timeout_ms: 5000,
         config,
+        port: None,
     }) else {
         panic!()
     };
@@ -152,6 +193,7 @@ fn a_missing_ini_is_reported_not_fatal() {
     let HostCheckReport::XrdpListening(report) = check(HostCheckSpec::XrdpListening {
         timeout_ms: 5000,
         config,
+        port: None,
     }) else {
         panic!()
     };

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use agent_client::host::report::HostCheckReport;
 use agent_client::wire::CheckReport;
 use engine::{CheckResult, CompiledModel, Model, Session, SessionError, SessionState, StepKind};
 use serde::{Deserialize, Serialize};
@@ -152,12 +153,25 @@ pub fn preview_answer(
     ))
 }
 
+/// The model's host checks that a Linux host's agent answers with an xrdp check, as
+/// (model check, xrdp check): the same question asked of xrdp instead of Windows.
+pub const XRDP_COUNTERPARTS: [(&str, &str); 4] = [
+    ("rdp-listener", "xrdp-listening"),
+    ("security-layer", "xrdp-security-layer"),
+    ("rdp-certificate", "xrdp-certificate"),
+    ("firewall-rule", "xrdp-firewall"),
+];
+
 /// The model's id for a run of the catalogue check `catalogue_id`: the server's own TCP
-/// connect is a check of its own (a second vantage point).
+/// connect is a check of its own (a second vantage point); an xrdp check stands for its
+/// Windows counterpart.
 pub fn model_check_id(catalogue_id: &str, run_by_server: bool) -> &str {
     match catalogue_id {
         "tcp-connect" if run_by_server => "tcp-connect-from-server",
-        other => other,
+        other => XRDP_COUNTERPARTS
+            .iter()
+            .find(|(_, xrdp)| *xrdp == other)
+            .map_or(other, |(model, _)| model),
     }
 }
 
@@ -253,11 +267,56 @@ pub fn check_evidence<'a>(
             };
             Some(("path-quality", outcome.to_owned()))
         }
-        CheckReport::Host(report) => {
-            let summary = report.summary();
-            summary.outcome.map(|outcome| (report.id(), outcome))
-        }
+        CheckReport::Host(report) => host_evidence(report),
     }
+}
+
+/// What a host check tells the engine: a Windows check is the model's own (its outcomes are
+/// spelled as the model spells them); an xrdp check answers for its Windows counterpart, its
+/// outcome read in the model's terms.
+fn host_evidence(report: &HostCheckReport) -> Option<(&'static str, String)> {
+    use agent_client::host::report::{
+        XrdpCertificateOutcome as Certificate, XrdpFirewallOutcome as Firewall,
+        XrdpListeningOutcome as Listening, XrdpSecurityOutcome as Layer,
+    };
+    let outcome = match report {
+        HostCheckReport::XrdpListening(r) => match r.outcome? {
+            Listening::Listening => "listening-3389",
+            Listening::OtherPort => "other-port",
+            Listening::PortTaken => "port-taken",
+            // xrdp not running is the model's stopped service: nothing listens.
+            Listening::NotRunning | Listening::NotListening => "not-listening",
+        },
+        HostCheckReport::XrdpSecurityLayer(r) => match r.outcome? {
+            Layer::Negotiate => "negotiate",
+            Layer::Tls => "tls",
+            Layer::RdpOnly => "rdp-only",
+            // A value xrdp does not know: what it falls back to is not the agent's to say.
+            Layer::Unrecognised => return None,
+        },
+        HostCheckReport::XrdpCertificate(r) => match r.outcome? {
+            Certificate::Ok => "valid",
+            Certificate::Missing
+            | Certificate::Unreadable
+            | Certificate::KeyMismatch
+            | Certificate::Expired
+            | Certificate::NotYetValid
+            | Certificate::WeakKey => "expired-or-unreadable",
+        },
+        HostCheckReport::XrdpFirewall(r) => match r.outcome? {
+            Firewall::Open => "enabled",
+            Firewall::Blocked => "disabled",
+            // Whether the employee's packets are among those dropped is not known.
+            Firewall::BlockedConditionally => return None,
+        },
+        windows => {
+            return windows
+                .summary()
+                .outcome
+                .map(|outcome| (windows.id(), outcome))
+        }
+    };
+    Some((model_check_id(report.id(), false), outcome.to_owned()))
 }
 
 /// A unit enum's name as serde spells it (the agent's kebab-case ids match the model's).
@@ -599,5 +658,120 @@ mod tests {
             .iter()
             .filter(|f| f.id != "flush-dns")
             .all(|f| f.agent_fix.is_none()));
+    }
+
+    /// A report of `check` that found `outcome` (spelled as the agent spells it).
+    fn xrdp_report(check: &str, outcome: &str) -> CheckReport {
+        let report = serde_json::json!({
+            "check": check, "outcome": outcome, "confidence": "high", "observed": null,
+            "findings": [], "error": null, "elapsed_ms": 1.0
+        });
+        CheckReport::Host(Box::new(serde_json::from_value(report).unwrap()))
+    }
+
+    #[test]
+    fn an_xrdp_check_answers_for_its_windows_counterpart_in_the_models_terms() {
+        let local = shipped();
+        let model = local.compiled.model();
+        for (model_check, xrdp_check) in XRDP_COUNTERPARTS {
+            let check = model.checks.iter().find(|c| c.id == model_check).unwrap();
+            assert_eq!(check.runs_on, engine::CheckLocation::Host, "{model_check}");
+            assert_eq!(model_check_id(xrdp_check, false), model_check);
+        }
+        let cases = [
+            (
+                "xrdp-listening",
+                "listening",
+                Some(("rdp-listener", "listening-3389")),
+            ),
+            (
+                "xrdp-listening",
+                "other-port",
+                Some(("rdp-listener", "other-port")),
+            ),
+            (
+                "xrdp-listening",
+                "port-taken",
+                Some(("rdp-listener", "port-taken")),
+            ),
+            (
+                "xrdp-listening",
+                "not-running",
+                Some(("rdp-listener", "not-listening")),
+            ),
+            (
+                "xrdp-listening",
+                "not-listening",
+                Some(("rdp-listener", "not-listening")),
+            ),
+            (
+                "xrdp-security-layer",
+                "negotiate",
+                Some(("security-layer", "negotiate")),
+            ),
+            (
+                "xrdp-security-layer",
+                "tls",
+                Some(("security-layer", "tls")),
+            ),
+            (
+                "xrdp-security-layer",
+                "rdp-only",
+                Some(("security-layer", "rdp-only")),
+            ),
+            ("xrdp-security-layer", "unrecognised", None),
+            ("xrdp-certificate", "ok", Some(("rdp-certificate", "valid"))),
+            (
+                "xrdp-certificate",
+                "key-mismatch",
+                Some(("rdp-certificate", "expired-or-unreadable")),
+            ),
+            (
+                "xrdp-certificate",
+                "expired",
+                Some(("rdp-certificate", "expired-or-unreadable")),
+            ),
+            (
+                "xrdp-certificate",
+                "weak-key",
+                Some(("rdp-certificate", "expired-or-unreadable")),
+            ),
+            ("xrdp-firewall", "open", Some(("firewall-rule", "enabled"))),
+            (
+                "xrdp-firewall",
+                "blocked",
+                Some(("firewall-rule", "disabled")),
+            ),
+            ("xrdp-firewall", "blocked-conditionally", None),
+        ];
+        for (check, outcome, expected) in cases {
+            let evidence = check_evidence(check, false, &xrdp_report(check, outcome));
+            let evidence = evidence.as_ref().map(|(id, o)| (*id, o.as_str()));
+            assert_eq!(evidence, expected, "{check} {outcome}");
+            if let Some((model_check, model_outcome)) = evidence {
+                // The engine takes it: a check and an outcome the model has.
+                let mut session = Session::new(1);
+                session
+                    .record_check(
+                        &local.compiled,
+                        model_check,
+                        model_outcome.to_owned().into(),
+                    )
+                    .unwrap();
+            }
+        }
+        // A run of the xrdp check is what the engine waits for when it asks for the model's.
+        let run = CheckRunView {
+            check_id: "xrdp-listening".to_owned(),
+            run_by_server: false,
+            agent_hostname: Some("pc".to_owned()),
+            status: CheckStatus::Succeeded,
+            report: Some(xrdp_report("xrdp-listening", "other-port")),
+            problem: None,
+        };
+        assert_eq!(
+            catch_up_check("rdp-listener", &[run]),
+            Some(CheckResult::Outcome("other-port".to_owned()))
+        );
     }
 }

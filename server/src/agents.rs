@@ -40,6 +40,11 @@ impl AgentSummary {
         self.os.split_whitespace().next() == Some("windows")
     }
 
+    /// Whether the agent runs on Linux (where the RDP server it can check is xrdp).
+    pub fn is_linux(&self) -> bool {
+        self.os.split_whitespace().next() == Some("linux")
+    }
+
     /// The address the agent tells the server to call it at, when that is an address
     /// rather than a name: one of the addresses its computer has.
     pub fn address(&self) -> Option<IpAddr> {
@@ -403,5 +408,7 @@ mod tests {
             ..agent("a", None)
         };
         assert!(!linux.is_windows());
+        assert!(linux.is_linux());
+        assert!(!agent("a", None).is_linux());
     }
 }

@@ -100,7 +100,8 @@ impl CaseAgents {
 ///   the host by name and that agent gave its address: does the name resolve to it (a
 ///   loopback address counts only for an employee's agent on the same computer);
 /// - every Windows check of the model (`checks` with where it runs), on the agent where the
-///   model says it runs, when that agent is on Windows.
+///   model says it runs, when that agent is on Windows; on a Linux host's agent, the xrdp
+///   checks that answer the model's host checks ([`app::diagnosis::XRDP_COUNTERPARTS`]).
 ///
 /// A check with nowhere to run is not queued: the diagnosis takes it as not run.
 pub fn first_checks(
@@ -199,10 +200,16 @@ pub fn first_checks(
             CheckLocation::Host => agents.host.as_ref(),
             CheckLocation::Server => None,
         };
-        let Some(agent) = agent.filter(|agent| agent.is_windows()) else {
-            continue;
+        let spec = match agent {
+            Some(agent) if agent.is_windows() => {
+                HostCheckSpec::from_params(id, None, &BTreeMap::new()).ok()
+            }
+            Some(agent) if agent.is_linux() && *location == CheckLocation::Host => {
+                xrdp_counterpart(id, target.port)
+            }
+            _ => None,
         };
-        if let Ok(spec) = HostCheckSpec::from_params(id, None, &BTreeMap::new()) {
+        if let (Some(agent), Some(spec)) = (agent, spec) {
             runs.push(PlannedRun {
                 spec: CheckSpec::Host(spec),
                 runner: Runner::Agent(Some(agent.id)),
@@ -210,6 +217,19 @@ pub fn first_checks(
         }
     }
     runs
+}
+
+/// The xrdp check that answers the model's host check `model_check` on a Linux host (xrdp's
+/// own ini, `/etc/xrdp/xrdp.ini`), asked about the port the employee connects to.
+fn xrdp_counterpart(model_check: &str, port: u16) -> Option<HostCheckSpec> {
+    let (_, xrdp_check) = app::diagnosis::XRDP_COUNTERPARTS
+        .iter()
+        .find(|(model, _)| *model == model_check)?;
+    let mut params = BTreeMap::new();
+    if matches!(*xrdp_check, "xrdp-listening" | "xrdp-firewall") {
+        params.insert("port".to_owned(), port.to_string());
+    }
+    HostCheckSpec::from_params(xrdp_check, None, &params).ok()
 }
 
 /// Where the host's agent listens, as the employee's agent can use it: a loopback address
@@ -457,5 +477,67 @@ mod tests {
         // The host's own agent does not probe itself.
         let host = host_on_lan();
         assert_eq!(client_checks(host.clone(), host), ["dns-resolve"]);
+    }
+
+    #[test]
+    fn a_linux_host_answers_the_models_host_checks_with_xrdp_checks_on_the_employees_port() {
+        let linux = |name: &str, url: &str| AgentSummary {
+            os: "linux x86_64".to_owned(),
+            ..crate::agents::example_agent(name, Some(url))
+        };
+        let (employee, host) = (
+            linux("employee", "http://10.1.1.1:7443"),
+            linux("pc", "http://10.2.2.2:7443"),
+        );
+        let host_id = host.id;
+        let case = NewCase {
+            target: CheckTarget::parse("pc-042.corp.example:3390").unwrap(),
+            error_code: None,
+            extended_code: None,
+        };
+        let model_checks = [
+            ("rdp-listener", CheckLocation::Host),
+            ("firewall-rule", CheckLocation::Host),
+            ("schannel-tls12", CheckLocation::Host),
+            ("credssp-policy", CheckLocation::Client),
+        ];
+        let agents = CaseAgents {
+            client: Some(employee),
+            host: Some(host),
+        };
+        let on_host: Vec<HostCheckSpec> =
+            first_checks(&case, &agents, &model_checks, &Settings::default())
+                .into_iter()
+                .filter(|run| run.runner == Runner::Agent(Some(host_id)))
+                .filter_map(|run| match run.spec {
+                    CheckSpec::Host(spec) => Some(spec),
+                    _ => None,
+                })
+                .collect();
+        // No xrdp counterpart for Schannel; nothing Windows-only on the employee's Linux PC.
+        assert_eq!(
+            on_host,
+            [
+                HostCheckSpec::from_params(
+                    "xrdp-listening",
+                    None,
+                    &BTreeMap::from([("port".to_owned(), "3390".to_owned())])
+                )
+                .unwrap(),
+                HostCheckSpec::from_params(
+                    "xrdp-firewall",
+                    None,
+                    &BTreeMap::from([("port".to_owned(), "3390".to_owned())])
+                )
+                .unwrap(),
+            ]
+        );
+        let everything = first_checks(&case, &agents, &model_checks, &Settings::default());
+        assert!(
+            !everything.iter().any(
+                |run| matches!(&run.spec, CheckSpec::Host(spec) if spec.id() == "credssp-policy")
+            ),
+            "{everything:?}"
+        );
     }
 }

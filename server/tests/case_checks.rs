@@ -261,7 +261,7 @@ async fn a_host_whose_agent_went_silent_is_known_as_such_and_its_checks_end_at_o
 }
 
 #[tokio::test]
-async fn a_host_without_an_agent_or_not_on_windows_gets_the_network_checks_only() {
+async fn a_host_without_an_agent_gets_the_network_checks_only() {
     let app = spawn_app_with(common::fresh_pool().await, test_settings()).await;
     let agent = app.spawn_agent().await;
     let agent_id = agent.identity().agent_id.clone();
@@ -276,13 +276,69 @@ async fn a_host_without_an_agent_or_not_on_windows_gets_the_network_checks_only(
         heartbeat.is_null() || heartbeat == "not_run",
         "no agent, no heartbeat to know of: {heartbeat}"
     );
+}
 
-    // 127.0.0.1 is this computer, whose agent is on Linux: its heartbeat is known, and there
-    // is no Windows check to run and no name to resolve.
+#[tokio::test]
+async fn a_linux_hosts_agent_answers_the_models_host_checks_with_its_xrdp_checks() {
+    use app::case::CheckStatus;
+    use app::diagnosis::{catch_up_check, check_evidence, XRDP_COUNTERPARTS};
+    use engine::CheckResult;
+
+    let app = spawn_app_with(common::fresh_pool().await, test_settings()).await;
+    let agent = app.spawn_agent().await;
+    let agent_id = agent.identity().agent_id.clone();
+    app.wait_until_listening(&agent_id).await;
+
+    // 127.0.0.1 is this computer, whose agent is on Linux: its heartbeat is known, there is
+    // no name to resolve, and xrdp's checks stand for the model's host checks.
     let here = open(&app, "127.0.0.1").await;
-    assert_eq!(queued_ids(&app, &here).await, NETWORK_CHECKS);
+    let mut expected: Vec<&str> = NETWORK_CHECKS.to_vec();
+    expected.extend(XRDP_COUNTERPARTS.iter().map(|(_, xrdp)| *xrdp));
+    expected.sort();
+    assert_eq!(queued_ids(&app, &here).await, expected);
+    let runs = queued(&app, &here).await;
+    for xrdp in ["xrdp-listening", "xrdp-firewall"] {
+        let (_, _, on, spec) = runs.iter().find(|(check, ..)| check == xrdp).unwrap();
+        assert_eq!(*on, Some(Uuid::parse_str(&agent_id).unwrap()));
+        assert_eq!(
+            spec["port"], 3389,
+            "asked about the employee's port: {spec}"
+        );
+    }
+
     let session = diagnosis_after_checks(&app, &here).await;
     assert_eq!(session["evidence"]["checks"]["host-heartbeat"], "recent");
+    let case = app.settled_case(&here).await;
+    for (model_check, xrdp_check) in XRDP_COUNTERPARTS {
+        let run = case
+            .checks
+            .iter()
+            .find(|run| run.check_id == xrdp_check)
+            .unwrap();
+        assert_eq!(run.status, CheckStatus::Succeeded, "{run:?}");
+        // What the diagnosis records when the engine asks for the model's check: the xrdp
+        // run's outcome in the model's terms, or no evidence.
+        let read = check_evidence(&run.check_id, false, run.report.as_ref().unwrap())
+            .map(|(check, outcome)| {
+                assert_eq!(check, model_check);
+                CheckResult::Outcome(outcome)
+            })
+            .unwrap_or(CheckResult::NotRun);
+        assert_eq!(
+            catch_up_check(model_check, &case.checks),
+            Some(read.clone())
+        );
+        let held = &session["evidence"]["checks"][model_check];
+        assert!(
+            held.is_null() || *held == serde_json::to_value(&read).unwrap(),
+            "{model_check}: the session holds {held}, the run says {read:?}"
+        );
+    }
+    // Debian's xrdp.ini negotiates: the one outcome every machine with the package agrees on.
+    assert_eq!(
+        catch_up_check("security-layer", &case.checks),
+        Some(CheckResult::Outcome("negotiate".to_owned()))
+    );
 }
 
 /// Sets where the server last heard an agent from, and when.

@@ -151,8 +151,8 @@ pub const CATALOGUE: &[CheckInfo] = &[
     },
     CheckInfo {
         id: "xrdp-listening",
-        parameters: "(Linux) [--param config=/etc/xrdp/xrdp.ini]",
-        summary: "xrdp running and listening on the port its ini names",
+        parameters: "(Linux) [--param config=/etc/xrdp/xrdp.ini] [--param port=3389]",
+        summary: "xrdp running and listening on the port its ini names (and clients use)",
         default_timeout_ms: HOST_LINUX_MS,
     },
     CheckInfo {

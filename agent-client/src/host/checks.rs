@@ -154,8 +154,8 @@ pub fn run_blocking(spec: &HostCheckSpec, p: &dyn HostPlatform) -> HostCheckRepo
         HostCheckSpec::HostEventLog { since_minutes, .. } => {
             HostCheckReport::HostEventLog(report(t, host_event_log(p, *since_minutes)))
         }
-        HostCheckSpec::XrdpListening { config, .. } => {
-            HostCheckReport::XrdpListening(report(t, xrdp_listening(p, config)))
+        HostCheckSpec::XrdpListening { config, port, .. } => {
+            HostCheckReport::XrdpListening(report(t, xrdp_listening(p, config, *port)))
         }
         HostCheckSpec::XrdpSecurityLayer { config, .. } => {
             HostCheckReport::XrdpSecurityLayer(report(t, xrdp_security_layer(config)))
@@ -1153,6 +1153,7 @@ pub fn xrdp_port(ini: &str) -> (Option<String>, Option<u16>) {
 fn xrdp_listening(
     p: &dyn HostPlatform,
     config: &IniPath,
+    clients_port: Option<u16>,
 ) -> CheckResult<XrdpListeningObserved, XrdpListeningOutcome> {
     let ini = read_ini(config)?;
     let (port_setting, configured_port) = xrdp_port(&ini);
@@ -1175,6 +1176,7 @@ fn xrdp_listening(
         .iter()
         .any(|l| l.process.as_deref() == Some("xrdp"));
     let unknown_owner = listeners.iter().any(|l| l.pid.is_none());
+    let elsewhere = clients_port.filter(|port| Some(*port) != configured_port);
     let outcome = if configured_port.is_none() {
         findings.push(format!(
             "The port setting {:?} is not a TCP port the agent can check.",
@@ -1182,12 +1184,21 @@ fn xrdp_listening(
         ));
         confidence = Confidence::Low;
         None
-    } else if by_xrdp {
-        Some(XrdpListeningOutcome::Listening)
-    } else if unknown_owner && !xrdp_processes.is_empty() {
-        findings.push("Something listens on the port, but its owner could not be read (run the agent as root).".to_owned());
-        confidence = Confidence::Medium;
-        Some(XrdpListeningOutcome::Listening)
+    } else if by_xrdp || (unknown_owner && !xrdp_processes.is_empty()) {
+        if !by_xrdp {
+            findings.push("Something listens on the port, but its owner could not be read (run the agent as root).".to_owned());
+            confidence = Confidence::Medium;
+        }
+        match elsewhere {
+            Some(port) => {
+                findings.push(format!(
+                    "xrdp listens on port {}, not on port {port} that clients connect to.",
+                    configured_port.unwrap_or_default()
+                ));
+                Some(XrdpListeningOutcome::OtherPort)
+            }
+            None => Some(XrdpListeningOutcome::Listening),
+        }
     } else if let Some(other) = listeners.first() {
         findings.push(format!(
             "Port {} is held by {} (pid {}), not xrdp.",

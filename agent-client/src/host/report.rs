@@ -375,6 +375,10 @@ pub enum HostCheckSpec {
         timeout_ms: u32,
         #[serde(default)]
         config: IniPath,
+        /// The port clients connect to: xrdp listening on another one is `other-port`.
+        /// Left out, the ini's port is taken as the right one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<u16>,
     },
     /// xrdp's `security_layer`, `crypt_level` and TLS settings.
     XrdpSecurityLayer {
@@ -486,6 +490,17 @@ impl HostCheckSpec {
                 None => Ok(IniPath::default()),
             }
         };
+        let port = |params: &mut BTreeMap<String, String>| -> Result<Option<u16>, String> {
+            params
+                .remove("port")
+                .map(|raw| {
+                    raw.parse::<u16>()
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| "port takes a number from 1 to 65535".to_owned())
+                })
+                .transpose()
+        };
         let spec = match id {
             "firewall-rule" => HostCheckSpec::FirewallRule { timeout_ms: win },
             "rdp-enabled" => HostCheckSpec::RdpEnabled { timeout_ms: win },
@@ -513,10 +528,14 @@ impl HostCheckSpec {
                     since_minutes,
                 }
             }
-            "xrdp-listening" => HostCheckSpec::XrdpListening {
-                timeout_ms: lin,
-                config: config()?,
-            },
+            "xrdp-listening" => {
+                let config = config()?;
+                HostCheckSpec::XrdpListening {
+                    timeout_ms: lin,
+                    config,
+                    port: port(&mut params)?,
+                }
+            }
             "xrdp-security-layer" => HostCheckSpec::XrdpSecurityLayer {
                 timeout_ms: lin,
                 config: config()?,
@@ -527,19 +546,10 @@ impl HostCheckSpec {
             },
             "xrdp-firewall" => {
                 let config = config()?;
-                let port = match params.remove("port") {
-                    None => None,
-                    Some(raw) => Some(
-                        raw.parse::<u16>()
-                            .ok()
-                            .filter(|p| *p > 0)
-                            .ok_or("port takes a number from 1 to 65535")?,
-                    ),
-                };
                 HostCheckSpec::XrdpFirewall {
                     timeout_ms: lin,
                     config,
-                    port,
+                    port: port(&mut params)?,
                 }
             }
             other => return Err(format!("{other:?} is not a host check")),
@@ -1156,8 +1166,10 @@ pub struct XrdpListeningObserved {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum XrdpListeningOutcome {
-    /// xrdp listens on the configured port.
+    /// xrdp listens on the configured port (the one clients connect to, when that was given).
     Listening,
+    /// xrdp listens, but on another port than the one clients connect to.
+    OtherPort,
     /// No xrdp process runs.
     NotRunning,
     /// xrdp runs, but nothing listens on the configured port.
@@ -1309,6 +1321,37 @@ mod tests {
         let mut params = BTreeMap::new();
         params.insert("command".to_owned(), "rm -rf /".to_owned());
         assert!(HostCheckSpec::from_params("rdp-enabled", None, &params).is_err());
+    }
+
+    #[test]
+    fn the_port_clients_use_is_a_typed_parameter_of_the_xrdp_port_checks() {
+        let with_port = |id: &str, port: &str| {
+            HostCheckSpec::from_params(id, None, &BTreeMap::from([("port".into(), port.into())]))
+        };
+        assert!(matches!(
+            with_port("xrdp-listening", "3390"),
+            Ok(HostCheckSpec::XrdpListening {
+                port: Some(3390),
+                ..
+            })
+        ));
+        for id in ["xrdp-listening", "xrdp-firewall"] {
+            for bad in ["0", "65536", "3389; reboot", ""] {
+                assert_eq!(
+                    with_port(id, bad),
+                    Err("port takes a number from 1 to 65535".to_owned()),
+                    "{id} {bad}"
+                );
+            }
+        }
+        // Only the checks that look at a port take one.
+        assert!(with_port("xrdp-security-layer", "3389").is_err());
+        // An agent of the previous version's request (no port) still reads.
+        let json = r#"{"check":"xrdp-listening"}"#;
+        assert!(matches!(
+            serde_json::from_str::<HostCheckSpec>(json).unwrap(),
+            HostCheckSpec::XrdpListening { port: None, .. }
+        ));
     }
 
     #[test]

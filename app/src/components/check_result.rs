@@ -160,6 +160,18 @@ fn check_title(check_id: &str) -> String {
         "revocation-fetch" => {
             "Can your PC fetch what it needs to trust the computer's certificate?".to_owned()
         }
+        "rdp-listener" | "xrdp-listening" => {
+            "Is Remote Desktop running there, on the port you use?".to_owned()
+        }
+        "security-layer" | "xrdp-security-layer" => {
+            "Which Remote Desktop security does it require?".to_owned()
+        }
+        "rdp-certificate" | "xrdp-certificate" => {
+            "Can it use its Remote Desktop certificate?".to_owned()
+        }
+        "firewall-rule" | "xrdp-firewall" => {
+            "Does its own firewall let Remote Desktop in?".to_owned()
+        }
         other => other.to_owned(),
     }
 }
