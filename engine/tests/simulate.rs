@@ -209,3 +209,48 @@ fn the_table_shows_targets_and_learning_runs() {
     .unwrap_err();
     assert_eq!(error.to_string(), "--n must be at least 1");
 }
+
+#[test]
+fn checks_that_never_run_cost_accuracy_on_the_very_same_cases() {
+    let options = |never_run: &[&str]| SimulateOptions {
+        n: 400,
+        seed: 3,
+        slip: Some(0.1),
+        never_run: never_run.iter().map(|id| (*id).to_owned()).collect(),
+        json: true,
+        ..SimulateOptions::default()
+    };
+    let report = |never_run: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&run(&options(never_run))).unwrap()
+    };
+    let every_check = report(&[]);
+    let without_the_rdp_probes = report(&["rdp-tls", "rdp-negotiate", "tcp-connect"]);
+    assert_eq!(every_check["never_run"], serde_json::json!([]));
+    // Reported in model order, whatever order they were named in.
+    assert_eq!(
+        without_the_rdp_probes["never_run"],
+        serde_json::json!(["tcp-connect", "rdp-negotiate", "rdp-tls"])
+    );
+    let figure = |report: &serde_json::Value, key: &str| report[key].as_f64().unwrap();
+    assert!(
+        figure(&without_the_rdp_probes, "top1_all_asked") < figure(&every_check, "top1_all_asked"),
+        "the same cases with less evidence: {} against {}",
+        figure(&without_the_rdp_probes, "top1_all_asked"),
+        figure(&every_check, "top1_all_asked")
+    );
+    let table = run(&SimulateOptions {
+        json: false,
+        ..options(&["gateway-probe"])
+    });
+    assert!(
+        table.contains("the model's own parameters; checks that never run: gateway-probe"),
+        "{table}"
+    );
+    let error = simulate(&options(&["gateway-prob"]), &mut Vec::new()).unwrap_err();
+    assert!(
+        error.to_string().starts_with(
+            "--never-run: `gateway-prob` is not a check of the model (its checks: tcp-connect, "
+        ),
+        "{error}"
+    );
+}

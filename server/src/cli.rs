@@ -95,6 +95,10 @@ pub enum ModelCommand {
         /// Learn the parameters from this many simulated resolved cases first.
         #[arg(long)]
         learn_from: Option<usize>,
+        /// Checks that never run (nothing performs them yet), comma-separated: every case
+        /// takes them as not run, so the figures show what the deployment can reach.
+        #[arg(long, value_name = "CHECK,...", value_delimiter = ',')]
+        never_run: Vec<String>,
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
@@ -237,6 +241,7 @@ fn run_model_command(command: ModelCommand) -> Result<()> {
             slip,
             dont_know,
             learn_from,
+            never_run,
             json,
         } => {
             let options = SimulateOptions {
@@ -246,6 +251,7 @@ fn run_model_command(command: ModelCommand) -> Result<()> {
                 slip,
                 dont_know,
                 learn_from,
+                never_run,
                 json,
             };
             simulate(&options, &mut out)?;
@@ -305,5 +311,21 @@ mod tests {
         assert!(parse_duration("ten minutes").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("400d").is_err());
+    }
+
+    #[test]
+    fn the_checks_that_never_run_are_a_comma_separated_list() {
+        let cli = Cli::try_parse_from([
+            "rdp-doctor",
+            "model",
+            "simulate",
+            "--never-run",
+            "gateway-probe,vpn-tunnel-events",
+        ])
+        .unwrap();
+        let Command::Model(ModelCommand::Simulate { never_run, .. }) = cli.command else {
+            panic!("not model simulate");
+        };
+        assert_eq!(never_run, ["gateway-probe", "vpn-tunnel-events"]);
     }
 }

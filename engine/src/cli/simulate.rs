@@ -24,7 +24,7 @@ use crate::session::{CheckResult, Session, SessionError};
 use crate::simulation::{reading_id, sample_case, translate, SimulatedCase};
 
 /// Options of `rdp-doctor model simulate [--model FILE] --n N --seed S [--slip E] [--dont-know D]
-/// [--learn-from M] [--json]`.
+/// [--learn-from M] [--never-run CHECK,...] [--json]`.
 #[derive(Debug, Clone)]
 pub struct SimulateOptions {
     /// The model file; the shipped model when None.
@@ -40,6 +40,10 @@ pub struct SimulateOptions {
     /// Learn the engine's parameters from this many simulated resolved cases first, starting
     /// from equal priors and pooled answer frequencies, instead of handing it the true ones.
     pub learn_from: Option<usize>,
+    /// Checks of the model that never run: nothing in the deployment performs them yet, so
+    /// every case (the training cases too) takes them as not run. The same cases are drawn
+    /// as without, so the two runs compare case for case.
+    pub never_run: Vec<String>,
     /// One JSON object instead of the table.
     pub json: bool,
 }
@@ -53,6 +57,7 @@ impl Default for SimulateOptions {
             slip: None,
             dont_know: None,
             learn_from: None,
+            never_run: Vec::new(),
             json: false,
         }
     }
@@ -75,6 +80,8 @@ const CALIBRATION_BINS: usize = 15;
 struct Report {
     model_version: String,
     cases: usize,
+    /// The checks taken as never run (`--never-run`), in model order.
+    never_run: Vec<String>,
     seed: u64,
     slip: f64,
     dont_know: f64,
@@ -192,12 +199,13 @@ pub fn simulate(options: &SimulateOptions, out: &mut impl Write) -> Result<(), C
         document.settings.dont_know_rate = dont_know;
     }
     let truth = compile(document.clone(), &name)?;
+    let never_run = never_run_positions(&truth, &options.never_run)?;
     let mut rng = Rng::seeded(options.seed);
     let (engine, row_prior) = match options.learn_from {
-        Some(cases) => learned_engine(&document, &truth, cases, &mut rng)?,
+        Some(cases) => learned_engine(&document, &truth, &never_run, cases, &mut rng)?,
         None => (truth.clone(), None),
     };
-    let mut report = measure(&truth, &engine, options, &mut rng);
+    let mut report = measure(&truth, &engine, &never_run, options, &mut rng);
     report.learned_row_prior = row_prior;
     if options.json {
         serde_json::to_writer(&mut *out, &report)
@@ -218,12 +226,13 @@ pub fn simulate(options: &SimulateOptions, out: &mut impl Write) -> Result<(), C
 fn learned_engine(
     document: &Model,
     truth: &CompiledModel,
+    never_run: &[usize],
     cases: usize,
     rng: &mut Rng,
 ) -> Result<(CompiledModel, Option<RowPrior>), CliError> {
     let mut counts = LearnedCounts::default();
     for _ in 0..cases {
-        let case = sample_case(truth, rng);
+        let case = draw_case(truth, never_run, rng);
         let session = resolved_session(truth, &case)
             .map_err(|e| CliError(format!("cannot record a simulated case: {e}")))?;
         counts
@@ -355,9 +364,37 @@ struct Tally {
     by_cause: Vec<CauseTally>,
 }
 
+/// The observation positions of the checks `--never-run` names; an id that is not a check of
+/// the model is refused by name.
+fn never_run_positions(truth: &CompiledModel, ids: &[String]) -> Result<Vec<usize>, CliError> {
+    ids.iter()
+        .map(|id| {
+            truth.check_position(id).ok_or_else(|| {
+                let checks: Vec<&str> =
+                    truth.model().checks.iter().map(|c| c.id.as_str()).collect();
+                CliError(format!(
+                    "--never-run: `{id}` is not a check of the model (its checks: {})",
+                    checks.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A simulated case in which the checks at `never_run` did not run. Every reading is drawn
+/// first, so the random stream, and with it every case, is the same as without.
+fn draw_case(truth: &CompiledModel, never_run: &[usize], rng: &mut Rng) -> SimulatedCase {
+    let mut case = sample_case(truth, rng);
+    for &observation in never_run {
+        case.readings[observation] = Reading::NoResult;
+    }
+    case
+}
+
 fn measure(
     truth: &CompiledModel,
     engine: &CompiledModel,
+    never_run: &[usize],
     options: &SimulateOptions,
     rng: &mut Rng,
 ) -> Report {
@@ -383,7 +420,7 @@ fn measure(
         ..Tally::default()
     };
     for _ in 0..options.n {
-        let case = sample_case(truth, rng);
+        let case = draw_case(truth, never_run, rng);
         let readings: Vec<Reading> = (0..case.readings.len())
             .map(|o| translate(engine, truth, o, case.readings[o]))
             .collect();
@@ -412,6 +449,10 @@ fn measure(
     Report {
         model_version: engine.model().model_version.clone(),
         cases: options.n,
+        never_run: (0..truth.observations.len())
+            .filter(|o| never_run.contains(o))
+            .map(|o| truth.observation_id(o).to_owned())
+            .collect(),
         seed: options.seed,
         slip,
         dont_know: truth.model().settings.dont_know_rate,
@@ -742,6 +783,14 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
         ),
         (Some(cases), None) => format!("parameters learned from {cases} simulated resolved cases"),
         (None, _) => "the model's own parameters".to_owned(),
+    };
+    let parameters = if report.never_run.is_empty() {
+        parameters
+    } else {
+        format!(
+            "{parameters}; checks that never run: {}",
+            report.never_run.join(", ")
+        )
     };
     writeln!(
         out,
