@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use agent_client::host::report::HostCheckReport;
+use agent_client::host::report::{CredSspObserved, HostCheckReport};
 use agent_client::wire::CheckReport;
 use engine::{CheckResult, CompiledModel, Model, Session, SessionError, SessionState, StepKind};
 use serde::{Deserialize, Serialize};
@@ -331,6 +331,9 @@ fn serde_name<T: Serialize>(value: &T) -> Option<String> {
 /// while one is still running (None); otherwise record what a finished run found, or, when
 /// no run found anything the model reads, that the check did not run (no evidence).
 pub fn catch_up_check(check: &str, runs: &[CheckRunView]) -> Option<CheckResult> {
+    if check == CREDSSP_CHECK {
+        return credssp_consistency(runs);
+    }
     let runs_of_check: Vec<&CheckRunView> = runs
         .iter()
         .filter(|run| model_check_id(&run.check_id, run.run_by_server) == check)
@@ -343,6 +346,94 @@ pub fn catch_up_check(check: &str, runs: &[CheckRunView]) -> Option<CheckResult>
         (id == check).then_some(outcome)
     });
     Some(reported.map_or(CheckResult::NotRun, CheckResult::Outcome))
+}
+
+/// The model's check of whether the two computers' CredSSP would let them talk.
+const CREDSSP_CHECK: &str = "credssp-policy";
+
+/// The first TSRequest version of the 2018 CredSSP updates (CVE-2018-0886): from 5 on, the
+/// public key is bound with the client's nonce (MS-CSSP 2.2.1). A host that answers with a
+/// lower version does not have them.
+const FIRST_UPDATED_CREDSSP_VERSION: u32 = 5;
+
+/// The first Windows build released with the 2018 CredSSP updates built in (Windows 10 1803,
+/// April 2018): `tspkg.dll` of this build or later has them whatever else is installed.
+const FIRST_UPDATED_WINDOWS_BUILD: u32 = 17134;
+
+/// The model's `credssp-policy` (would the two computers' CredSSP let them talk?), from what
+/// the case's runs saw: the host's CredSSP version, answered to the employee's `clock-compare`
+/// probe, and the employee's own `AllowEncryptionOracle` and `tspkg.dll`, read by
+/// `credssp-policy` where the employee's PC runs Windows (one side alone cannot say, so that
+/// run has no outcome of its own). Waits (None) while either still runs.
+fn credssp_consistency(runs: &[CheckRunView]) -> Option<CheckResult> {
+    let involved = |run: &&CheckRunView| {
+        matches!(run.check_id.as_str(), "clock-compare" | CREDSSP_CHECK) && !run.run_by_server
+    };
+    if runs
+        .iter()
+        .filter(involved)
+        .any(|run| !run.status.is_final())
+    {
+        return None;
+    }
+    let host_version = runs
+        .iter()
+        .filter(involved)
+        .find_map(|run| match run.report.as_ref()? {
+            CheckReport::ClockCompare(report) => report.credssp.as_ref().map(|c| c.version),
+            _ => None,
+        });
+    let employee = runs
+        .iter()
+        .filter(involved)
+        .find_map(|run| match run.report.as_ref()? {
+            CheckReport::Host(report) => match report.as_ref() {
+                HostCheckReport::CredsspPolicy(policy) => policy.observed.clone(),
+                _ => None,
+            },
+            _ => None,
+        });
+    Some(
+        credssp_verdict(host_version, employee.as_ref()).map_or(CheckResult::NotRun, |verdict| {
+            CheckResult::Outcome(verdict.to_owned())
+        }),
+    )
+}
+
+/// `consistent` or `mismatch` for a host that answered CredSSP with `host_version`, and the
+/// employee's PC as its `credssp-policy` run read it (None: not read, as when the PC has no
+/// Windows agent; an up-to-date Windows is assumed). None when it cannot be told.
+///
+/// The updates' rules (Microsoft's KB4093492): an updated client, Mitigated (the default) or
+/// Force Updated Clients, refuses a host without them; a Vulnerable one (2) connects to any;
+/// an updated host refuses clients without them only under Force Updated Clients, which this
+/// side does not read, so a client that may lack them leaves the answer open.
+pub fn credssp_verdict(
+    host_version: Option<u32>,
+    employee: Option<&CredSspObserved>,
+) -> Option<&'static str> {
+    let host_updated = host_version? >= FIRST_UPDATED_CREDSSP_VERSION;
+    let policy = employee.and_then(|e| e.allow_encryption_oracle);
+    if policy == Some(2) {
+        return Some("consistent");
+    }
+    // The policy exists only where the updates are; else the DLL's build says.
+    let employee_updated = policy.is_some()
+        || employee
+            .and_then(|e| e.tspkg_version.as_deref())
+            .is_none_or(|version| {
+                windows_build(version).is_some_and(|build| build >= FIRST_UPDATED_WINDOWS_BUILD)
+            });
+    match (employee_updated, host_updated) {
+        (true, true) => Some("consistent"),
+        (true, false) => Some("mismatch"),
+        (false, _) => None,
+    }
+}
+
+/// The build of a Windows file version such as `10.0.19041.3636 (WinBuild.160101.0800)`.
+fn windows_build(version: &str) -> Option<u32> {
+    version.split(['.', ' ']).nth(2)?.parse().ok()
 }
 
 /// Records, as the server does after every step, the checks the engine asks for next whose
@@ -773,5 +864,98 @@ mod tests {
             catch_up_check("rdp-listener", &[run]),
             Some(CheckResult::Outcome("other-port".to_owned()))
         );
+    }
+
+    /// A finished run of `check_id` on the employee's agent.
+    fn employee_run(check_id: &str, report: CheckReport) -> CheckRunView {
+        CheckRunView {
+            check_id: check_id.to_owned(),
+            run_by_server: false,
+            agent_hostname: Some("PC-EMPLOYEE".to_owned()),
+            status: CheckStatus::Succeeded,
+            report: Some(report),
+            problem: None,
+        }
+    }
+
+    /// The employee's `clock-compare` run, with the host's CredSSP answer if it gave one.
+    fn clock_compare(credssp_version: Option<u32>) -> CheckRunView {
+        let report = serde_json::json!({
+            "target": {"host": "pc-042", "port": 3389}, "resolution_error": null, "connect": [],
+            "address": null, "negotiation": [], "tls": null,
+            "credssp": credssp_version.map(|version| serde_json::json!({
+                "version": version, "error_code": null, "error_name": null, "token": null
+            })),
+            "host": null, "clock": null, "tolerance_s": 300, "verdict": "could-not-read",
+            "unreadable": null, "explanation": "", "elapsed_ms": 1.0
+        });
+        employee_run(
+            "clock-compare",
+            CheckReport::ClockCompare(Box::new(serde_json::from_value(report).unwrap())),
+        )
+    }
+
+    /// The employee's `credssp-policy` run on Windows.
+    fn employee_policy(allow_encryption_oracle: Option<u32>, tspkg: &str) -> CheckRunView {
+        let report = serde_json::json!({
+            "check": "credssp-policy", "outcome": null, "confidence": "low",
+            "observed": {"allow_encryption_oracle": allow_encryption_oracle, "tspkg_version": tspkg},
+            "findings": [], "error": null, "elapsed_ms": 1.0
+        });
+        employee_run(
+            "credssp-policy",
+            CheckReport::Host(Box::new(serde_json::from_value(report).unwrap())),
+        )
+    }
+
+    #[test]
+    fn the_two_computers_credssp_is_judged_from_the_hosts_version_and_the_employees_policy() {
+        let outcome = |runs: &[CheckRunView]| catch_up_check("credssp-policy", runs);
+        let said = |verdict: &str| Some(CheckResult::Outcome(verdict.to_owned()));
+        let modern = "10.0.22631.4890 (WinBuild.160101.0800)";
+        let old = "6.3.9600.18946 (winblue_ltsb.180206-0600)";
+        // A host without the 2018 updates (TSRequest 3 or 4) against an up-to-date client.
+        assert_eq!(outcome(&[clock_compare(Some(4))]), said("mismatch"));
+        assert_eq!(
+            outcome(&[clock_compare(Some(3)), employee_policy(None, modern)]),
+            said("mismatch")
+        );
+        assert_eq!(
+            outcome(&[clock_compare(Some(4)), employee_policy(Some(0), old)]),
+            said("mismatch"),
+            "the policy exists only where the updates are"
+        );
+        // A Vulnerable client connects to anything; an updated host suits an updated client.
+        assert_eq!(
+            outcome(&[clock_compare(Some(4)), employee_policy(Some(2), modern)]),
+            said("consistent")
+        );
+        assert_eq!(
+            outcome(&[clock_compare(Some(6)), employee_policy(None, modern)]),
+            said("consistent")
+        );
+        // An old client that may lack the updates, or a host that did not answer CredSSP:
+        // nothing to tell.
+        assert_eq!(
+            outcome(&[clock_compare(Some(4)), employee_policy(None, old)]),
+            Some(CheckResult::NotRun)
+        );
+        assert_eq!(outcome(&[clock_compare(None)]), Some(CheckResult::NotRun));
+        assert_eq!(outcome(&[]), Some(CheckResult::NotRun));
+        // Either run still going: wait for it.
+        let mut running = clock_compare(None);
+        running.status = CheckStatus::Running;
+        running.report = None;
+        assert_eq!(outcome(&[running, employee_policy(None, modern)]), None);
+    }
+
+    #[test]
+    fn windows_builds_are_read_from_file_versions() {
+        assert_eq!(
+            windows_build("10.0.19041.3636 (WinBuild.160101.0800)"),
+            Some(19041)
+        );
+        assert_eq!(windows_build("6.1.7601.24059"), Some(7601));
+        assert_eq!(windows_build("garbage"), None);
     }
 }

@@ -169,6 +169,7 @@ fn check_title(check_id: &str) -> String {
         "rdp-certificate" | "xrdp-certificate" => {
             "Can it use its Remote Desktop certificate?".to_owned()
         }
+        "credssp-policy" => "Do your PC's and the computer's CredSSP updates match?".to_owned(),
         "firewall-rule" | "xrdp-firewall" => {
             "Does its own firewall let Remote Desktop in?".to_owned()
         }
