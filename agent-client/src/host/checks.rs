@@ -991,7 +991,7 @@ fn credssp_policy(p: &dyn HostPlatform) -> CheckResult<CredSspObserved, CredSspO
         None => "AllowEncryptionOracle is not set: an updated Windows behaves as Mitigated (1).".to_owned(),
     });
     findings.push(
-        "A mismatch needs both sides: compare with the same check on the other computer."
+        "A mismatch needs both sides: RDP Doctor compares this with the CredSSP version the other computer answers with."
             .to_owned(),
     );
     Ok(Found {
