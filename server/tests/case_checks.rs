@@ -4,9 +4,13 @@
 //! network the case came from, and the model's Windows checks on the agent of the host the
 //! case names (real agents on loopback; the "Windows" host is a real agent whose system the
 //! test sets in the database, and it answers those checks as a Linux agent does: not
-//! available here).
+//! available here); and the evidence a real RDP server gives: xrdp's own checks on a Linux
+//! host, and the CredSSP version FreeRDP's shadow server answers with.
 
 mod common;
+
+#[path = "../../agent-client/tests/support/mod.rs"]
+mod rdp_peers;
 
 use std::time::Duration;
 
@@ -450,5 +454,51 @@ async fn without_configured_networks_the_client_network_is_not_guessed() {
     assert!(
         network.is_null() || network == "not_run",
         "nothing to compare the address with: {network}"
+    );
+}
+
+#[tokio::test]
+async fn a_hosts_credssp_version_read_by_the_employees_probe_judges_credssp_policy() {
+    use app::diagnosis::catch_up_check;
+    use engine::CheckResult;
+
+    // A real CredSSP (NLA) server with the 2018 nonce binding, as an updated Windows host.
+    let shadow = rdp_peers::Shadow::start("nla");
+    let app = spawn_app_with(common::fresh_pool().await, test_settings()).await;
+    let agent = app.spawn_agent().await;
+    app.wait_until_listening(&agent.identity().agent_id).await;
+
+    let response = app
+        .post_case(json!({
+            "host": "127.0.0.1", "port": shadow.port.to_string(),
+            "error_code": "0x904", "extended_code": "0x7"
+        }))
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let case_id = created["id"].as_str().unwrap().to_owned();
+    let session = diagnosis_after_checks(&app, &case_id).await;
+    let case = app.settled_case(&case_id).await;
+    let probe = case
+        .checks
+        .iter()
+        .find(|run| run.check_id == "clock-compare")
+        .unwrap();
+    let Some(agent_client::wire::CheckReport::ClockCompare(report)) = &probe.report else {
+        panic!("{probe:?}");
+    };
+    let version = report.credssp.as_ref().expect("a CredSSP answer").version;
+    assert!(
+        version >= 5,
+        "FreeRDP binds the key with a nonce: {version}"
+    );
+    // The employee's PC here runs no Windows agent: an up-to-date client is assumed, and an
+    // updated host suits it.
+    let judged = catch_up_check("credssp-policy", &case.checks);
+    assert_eq!(judged, Some(CheckResult::Outcome("consistent".to_owned())));
+    let held = &session["evidence"]["checks"]["credssp-policy"];
+    assert!(
+        held.is_null() || held == "consistent",
+        "the session holds {held}"
     );
 }
