@@ -14,9 +14,9 @@ use agent_client::host::fake::{self_signed, FakeHost};
 use agent_client::host::platform::{keys, FixedProgram, HostPlatform};
 use agent_client::host::report::*;
 use agent_client::host::windows::{
-    parse_cert_json, parse_firewall_rule, parse_listeners_json, parse_reg_query, parse_sc_qc,
-    parse_sc_queryex, parse_secure_channel_json, parse_wevtutil_xml, powershell, scripts,
-    WindowsPlatform,
+    parse_adapters_json, parse_cert_json, parse_firewall_rule, parse_listeners_json,
+    parse_reg_query, parse_sc_qc, parse_sc_queryex, parse_secure_channel_json, parse_wevtutil_xml,
+    powershell, scripts, WindowsPlatform,
 };
 
 fn fixture(name: &str) -> String {
@@ -258,6 +258,7 @@ fn assert_only_fixed_programs(calls: &[CommandLine]) {
         scripts::tcp_listeners(),
         scripts::secure_channel(),
         scripts::tspkg_version(),
+        scripts::adapters_up(),
     ];
     for call in calls {
         assert!(
@@ -607,6 +608,11 @@ fn fixed_programs_map_to_fixed_command_lines() {
         fixed_program_command(&FixedProgram::ResyncClock).unwrap(),
         CommandLine::new("w32tm.exe", &["/resync"])
     );
+    assert_eq!(
+        fixed_program_command(&FixedProgram::AdaptersUp).unwrap(),
+        powershell(&scripts::adapters_up())
+    );
+    assert!(!scripts::adapters_up().contains(['"', '\n', '\r']));
     assert!(fixed_program_command(&FixedProgram::NftRuleset).is_none());
 }
 
@@ -870,4 +876,150 @@ fn windows_checks_on_this_linux_host_say_they_do_not_apply() {
     let summary = report.summary();
     assert_eq!(summary.outcome, None);
     assert_eq!(summary.error.unwrap().kind, HostErrorKind::Unsupported);
+}
+
+// ---------------------------------------------------------------------------------------
+// vpn-tunnel-events (the employee's PC)
+
+#[test]
+fn adapters_read_as_a_list_a_single_object_or_nothing() {
+    let adapters = parse_adapters_json(&fixture("ps_adapters_up.json")).unwrap();
+    assert_eq!(adapters.len(), 3);
+    assert_eq!(adapters[1].name, "Ethernet 3");
+    assert_eq!(
+        adapters[1].description,
+        "PANGP Virtual Ethernet Adapter Secure"
+    );
+    let single = parse_adapters_json(&fixture("ps_adapters_up_single.json")).unwrap();
+    assert_eq!(single.len(), 1);
+    assert_eq!(parse_adapters_json("\u{feff}\r\n").unwrap(), []);
+    assert!(parse_adapters_json("Get-NetAdapter : access denied").is_err());
+}
+
+#[test]
+fn vpn_adapters_are_told_apart_from_other_virtual_ones() {
+    use agent_client::host::checks::is_vpn_adapter;
+    for vpn in [
+        "PANGP Virtual Ethernet Adapter Secure",
+        "Cisco AnyConnect Secure Mobility Client Virtual Miniport Adapter for Windows x64",
+        "Fortinet SSL VPN Virtual Ethernet Adapter",
+        "WAN Miniport (IKEv2)",
+        "WireGuard Tunnel",
+        "TAP-Windows Adapter V9",
+    ] {
+        assert!(is_vpn_adapter(vpn), "{vpn}");
+    }
+    for other in [
+        "Hyper-V Virtual Ethernet Adapter",
+        "Intel(R) Wi-Fi 6 AX201 160MHz",
+        "Realtek USB GbE Family Controller",
+    ] {
+        assert!(!is_vpn_adapter(other), "{other}");
+    }
+}
+
+/// The fake host with these adapters up (the script's JSON) and these event-log records.
+fn employee_pc(adapters: &str, events: &str) -> FakeHost {
+    let host = FakeHost::new();
+    host.with(|s| {
+        s.programs.insert(
+            format!("{:?}", FixedProgram::AdaptersUp),
+            ProgramOutput::ok(adapters),
+        );
+        s.events = parse_wevtutil_xml(events);
+    });
+    host
+}
+
+fn vpn_outcome(host: &FakeHost) -> (Option<VpnOutcome>, HostReport<VpnObserved, VpnOutcome>) {
+    let spec =
+        HostCheckSpec::from_params("vpn-tunnel-events", Some(1000), &Default::default()).unwrap();
+    let HostCheckReport::VpnTunnelEvents(report) = check(host, spec) else {
+        panic!("not a vpn-tunnel-events report")
+    };
+    (report.outcome, report)
+}
+
+#[test]
+fn a_vpn_adapter_that_went_down_in_the_window_is_a_drop() {
+    let drops = fixture("wevtutil_networkprofile_10001.xml");
+    let (outcome, report) = vpn_outcome(&employee_pc(&fixture("ps_adapters_up.json"), &drops));
+    assert_eq!(outcome, Some(VpnOutcome::Drops), "{:?}", report.findings);
+    let observed = report.observed.unwrap();
+    // Two disconnects of the VPN's adapter; the Wi-Fi network that went away is not a drop.
+    assert_eq!(observed.drops.len(), 1);
+    assert_eq!(observed.drops[0].id, 10001);
+    assert_eq!(observed.drops[0].count, 2);
+    assert_eq!(observed.drops[0].last_at, "2026-11-20T09:41:07Z");
+    assert_eq!(observed.vpn_adapters.len(), 1, "Hyper-V's switch is no VPN");
+    assert_eq!(observed.since_minutes, 60);
+}
+
+#[test]
+fn a_vpn_up_without_drops_is_stable_and_no_vpn_adapter_is_no_vpn() {
+    let wifi_only = fixture("wevtutil_networkprofile_10001.xml")
+        .lines()
+        .filter(|line| line.contains("Wi-Fi"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (stable, _) = vpn_outcome(&employee_pc(&fixture("ps_adapters_up.json"), &wifi_only));
+    assert_eq!(stable, Some(VpnOutcome::Stable));
+    let (no_vpn, report) = vpn_outcome(&employee_pc(
+        &fixture("ps_adapters_up_single.json"),
+        &wifi_only,
+    ));
+    assert_eq!(no_vpn, Some(VpnOutcome::NoVpn));
+    assert_eq!(
+        HostCheckReport::VpnTunnelEvents(report)
+            .summary()
+            .outcome
+            .as_deref(),
+        Some("no-vpn"),
+        "the model's outcome id"
+    );
+    // The built-in client's failed dial counts as a drop.
+    let host = employee_pc(&fixture("ps_adapters_up_single.json"), "");
+    host.with(|s| {
+        s.events.push(agent_client::host::platform::EventRecord {
+            provider: "RasClient".to_owned(),
+            id: 20227,
+            time: "2026-11-20T09:30:00Z".to_owned(),
+            level: Some(2),
+            message: Some("CoId={...}: The user dialed a connection named Corp VPN which has failed. The error code returned on failure is 809.".to_owned()),
+        });
+    });
+    assert_eq!(vpn_outcome(&host).0, Some(VpnOutcome::Drops));
+}
+
+#[test]
+fn nothing_readable_is_an_error_not_an_outcome() {
+    let host = employee_pc(&fixture("ps_adapters_up.json"), "");
+    host.with(|s| {
+        s.failing.insert("events".to_owned());
+        s.failing.insert(format!("{:?}", FixedProgram::AdaptersUp));
+    });
+    let (outcome, report) = vpn_outcome(&host);
+    assert_eq!(outcome, None);
+    assert!(report.error.is_some(), "{report:?}");
+    // One source unreadable: an outcome from the rest, with low confidence and a finding.
+    host.with(|s| {
+        s.failing.remove("events");
+    });
+    let (outcome, report) = vpn_outcome(&host);
+    assert_eq!(outcome, Some(VpnOutcome::NoVpn));
+    assert_eq!(report.confidence, Confidence::Low);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.starts_with("Could not read adapters")),
+        "{:?}",
+        report.findings
+    );
+    // A bad window is refused by name.
+    let params = [("since_minutes".to_owned(), "0".to_owned())].into();
+    assert_eq!(
+        HostCheckSpec::from_params("vpn-tunnel-events", None, &params).unwrap_err(),
+        "since_minutes takes a number of minutes from 1 to 10080"
+    );
 }

@@ -958,4 +958,26 @@ mod tests {
         assert_eq!(windows_build("6.1.7601.24059"), Some(7601));
         assert_eq!(windows_build("garbage"), None);
     }
+
+    #[test]
+    fn the_employees_vpn_tunnel_report_is_the_models_check() {
+        let local = shipped();
+        for outcome in ["no-vpn", "stable", "drops"] {
+            let report = xrdp_report("vpn-tunnel-events", outcome);
+            let evidence = check_evidence("vpn-tunnel-events", false, &report);
+            assert_eq!(
+                evidence,
+                Some(("vpn-tunnel-events", outcome.to_owned())),
+                "{outcome}"
+            );
+            let mut session = Session::new(1);
+            session
+                .record_check(
+                    &local.compiled,
+                    "vpn-tunnel-events",
+                    outcome.to_owned().into(),
+                )
+                .unwrap();
+        }
+    }
 }

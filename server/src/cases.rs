@@ -540,4 +540,36 @@ mod tests {
             "{everything:?}"
         );
     }
+
+    #[test]
+    fn an_employees_windows_pc_runs_the_models_client_checks() {
+        let employee = crate::agents::example_agent("LT-0815", Some("http://10.1.1.1:7443"));
+        let employee_id = employee.id;
+        let case = NewCase {
+            target: CheckTarget::parse("pc-042.corp.example").unwrap(),
+            error_code: None,
+            extended_code: None,
+        };
+        let agents = CaseAgents {
+            client: Some(employee),
+            host: None,
+        };
+        let model_checks = [
+            ("credssp-policy", CheckLocation::Client),
+            ("vpn-tunnel-events", CheckLocation::Client),
+            ("licensing-cache", CheckLocation::Client),
+        ];
+        let mut on_employee_pc: Vec<&str> =
+            first_checks(&case, &agents, &model_checks, &Settings::default())
+                .into_iter()
+                .filter(|run| run.runner == Runner::Agent(Some(employee_id)))
+                .filter_map(|run| match run.spec {
+                    CheckSpec::Host(spec) => Some(spec.id()),
+                    _ => None,
+                })
+                .collect();
+        on_employee_pc.sort();
+        // licensing-cache has no agent check yet: it is not queued.
+        assert_eq!(on_employee_pc, ["credssp-policy", "vpn-tunnel-events"]);
+    }
 }

@@ -150,6 +150,12 @@ pub const CATALOGUE: &[CheckInfo] = &[
         default_timeout_ms: HOST_WINDOWS_MS,
     },
     CheckInfo {
+        id: "vpn-tunnel-events",
+        parameters: "(Windows, the employee's PC) [--param since_minutes=60]",
+        summary: "a VPN adapter up, and VPN tunnels dropped in the window",
+        default_timeout_ms: HOST_WINDOWS_MS,
+    },
+    CheckInfo {
         id: "xrdp-listening",
         parameters: "(Linux) [--param config=/etc/xrdp/xrdp.ini] [--param port=3389]",
         summary: "xrdp running and listening on the port its ini names (and clients use)",

@@ -14,7 +14,9 @@ use super::platform::{
     keys, AclTarget, EventQuery, EventRecord, FixedProgram, HostPlatform, PlatformError,
 };
 use super::report::*;
-use super::windows::{parse_firewall_rule, parse_sddl_dacl, parse_secure_channel_json};
+use super::windows::{
+    parse_adapters_json, parse_firewall_rule, parse_sddl_dacl, parse_secure_channel_json,
+};
 use crate::rdp::report::Validity;
 
 /// What a check function found: the observation, its outcome, how sure, and why.
@@ -106,6 +108,7 @@ pub fn failed_report(
         HostCheckSpec::CredsspPolicy { .. } => failed!(CredsspPolicy),
         HostCheckSpec::SecureChannel { .. } => failed!(SecureChannel),
         HostCheckSpec::HostEventLog { .. } => failed!(HostEventLog),
+        HostCheckSpec::VpnTunnelEvents { .. } => failed!(VpnTunnelEvents),
         HostCheckSpec::XrdpListening { .. } => failed!(XrdpListening),
         HostCheckSpec::XrdpSecurityLayer { .. } => failed!(XrdpSecurityLayer),
         HostCheckSpec::XrdpCertificate { .. } => failed!(XrdpCertificate),
@@ -153,6 +156,9 @@ pub fn run_blocking(spec: &HostCheckSpec, p: &dyn HostPlatform) -> HostCheckRepo
         }
         HostCheckSpec::HostEventLog { since_minutes, .. } => {
             HostCheckReport::HostEventLog(report(t, host_event_log(p, *since_minutes)))
+        }
+        HostCheckSpec::VpnTunnelEvents { since_minutes, .. } => {
+            HostCheckReport::VpnTunnelEvents(report(t, vpn_tunnel_events(p, *since_minutes)))
         }
         HostCheckSpec::XrdpListening { config, port, .. } => {
             HostCheckReport::XrdpListening(report(t, xrdp_listening(p, config, *port)))
@@ -1123,6 +1129,133 @@ fn host_event_log(
             Confidence::High
         } else {
             Confidence::Medium
+        },
+        findings,
+    })
+}
+
+/// Words in an adapter's description that mark a VPN's virtual adapter: the built-in client
+/// (WAN Miniport), the usual corporate clients, and the open tunnels. Hyper-V's and other
+/// virtual switches are not VPNs.
+const VPN_ADAPTER_WORDS: &[&str] = &[
+    "vpn",
+    "wan miniport",
+    "anyconnect",
+    "pangp",
+    "globalprotect",
+    "fortinet",
+    "fortissl",
+    "juniper",
+    "pulse secure",
+    "ivanti",
+    "zscaler",
+    "check point",
+    "sonicwall",
+    "f5 networks",
+    "tap-windows",
+    "wintun",
+    "wireguard",
+    "openvpn",
+];
+
+/// Whether an adapter description names a VPN's adapter.
+pub fn is_vpn_adapter(description: &str) -> bool {
+    let description = description.to_ascii_lowercase();
+    VPN_ADAPTER_WORDS
+        .iter()
+        .any(|word| description.contains(word))
+}
+
+const NETWORK_PROFILE: &str = "Microsoft-Windows-NetworkProfile";
+const NETWORK_PROFILE_LOG: &str = "Microsoft-Windows-NetworkProfile/Operational";
+
+fn vpn_tunnel_events(
+    p: &dyn HostPlatform,
+    since_minutes: u32,
+) -> CheckResult<VpnObserved, VpnOutcome> {
+    let mut findings = Vec::new();
+    let mut failures = Vec::new();
+    let adapters = match p.run(&FixedProgram::AdaptersUp) {
+        Ok(out) if out.success() => parse_adapters_json(&out.stdout).map_err(PlatformError::Failed),
+        Ok(out) => Err(PlatformError::Failed(format!(
+            "the network adapters could not be listed: {}",
+            out.stderr.trim()
+        ))),
+        Err(e) => Err(e),
+    };
+    let vpn_adapters: Vec<NetworkAdapter> = match adapters {
+        Ok(adapters) => adapters
+            .into_iter()
+            .filter(|a| is_vpn_adapter(&a.description))
+            .collect(),
+        Err(e) => {
+            failures.push(format!("adapters: {e}"));
+            Vec::new()
+        }
+    };
+    let mut dropped: Vec<EventRecord> = Vec::new();
+    // A network that went away is a tunnel drop only when its adapter is a VPN's; the
+    // message names the adapter ("Desc: ...").
+    match recent_events(
+        p,
+        NETWORK_PROFILE,
+        &[NETWORK_PROFILE_LOG],
+        &[10001],
+        since_minutes,
+    ) {
+        Ok(events) => dropped.extend(
+            events
+                .into_iter()
+                .filter(|e| e.message.as_deref().is_some_and(is_vpn_adapter)),
+        ),
+        Err(e) => failures.push(format!("{NETWORK_PROFILE} events: {e}")),
+    }
+    match recent_events(
+        p,
+        "RasClient",
+        &["Application"],
+        &[20226, 20227],
+        since_minutes,
+    ) {
+        Ok(events) => dropped.extend(events),
+        Err(e) => failures.push(format!("RasClient events: {e}")),
+    }
+    if failures.len() == 3 {
+        return Err(PlatformError::Failed(failures.join(" ")));
+    }
+    let drops = summarise(&dropped);
+    for adapter in &vpn_adapters {
+        findings.push(format!(
+            "VPN adapter up: {} ({}).",
+            adapter.name, adapter.description
+        ));
+    }
+    for s in &drops {
+        findings.push(format!(
+            "{} event {} x{} in the last {since_minutes} minutes (last {}).",
+            s.provider, s.id, s.count, s.last_at
+        ));
+    }
+    findings.extend(failures.iter().map(|f| format!("Could not read {f}")));
+    let outcome = if !drops.is_empty() {
+        VpnOutcome::Drops
+    } else if !vpn_adapters.is_empty() {
+        VpnOutcome::Stable
+    } else {
+        VpnOutcome::NoVpn
+    };
+    Ok(Found {
+        observed: VpnObserved {
+            since_minutes,
+            vpn_adapters,
+            drops,
+        },
+        outcome: Some(outcome),
+        // A VPN whose adapter description names none of the known words reads as no VPN.
+        confidence: if failures.is_empty() {
+            Confidence::Medium
+        } else {
+            Confidence::Low
         },
         findings,
     })

@@ -137,6 +137,8 @@ pub enum FixedProgram {
     SecureChannel,
     /// The file version of `System32\tspkg.dll` (a fixed PowerShell script).
     TspkgVersion,
+    /// The network adapters that are up, with their descriptions (a fixed PowerShell script).
+    AdaptersUp,
     /// `nft -j list ruleset`.
     NftRuleset,
     /// `xrdp --config INI` (it forks into the background).

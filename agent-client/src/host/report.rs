@@ -369,6 +369,14 @@ pub enum HostCheckSpec {
         #[serde(default = "event_window")]
         since_minutes: u32,
     },
+    /// On the employee's PC: a VPN adapter up, and VPN tunnels dropped in the window
+    /// (NetworkProfile 10001 for a VPN adapter, RasClient 20226/20227).
+    VpnTunnelEvents {
+        #[serde(default = "windows_timeout")]
+        timeout_ms: u32,
+        #[serde(default = "event_window")]
+        since_minutes: u32,
+    },
     /// xrdp running, and listening on the port its ini names.
     XrdpListening {
         #[serde(default = "linux_timeout")]
@@ -422,6 +430,7 @@ impl HostCheckSpec {
         "credssp-policy",
         "secure-channel",
         "host-event-log",
+        "vpn-tunnel-events",
         "xrdp-listening",
         "xrdp-security-layer",
         "xrdp-certificate",
@@ -444,6 +453,7 @@ impl HostCheckSpec {
             HostCheckSpec::CredsspPolicy { .. } => "credssp-policy",
             HostCheckSpec::SecureChannel { .. } => "secure-channel",
             HostCheckSpec::HostEventLog { .. } => "host-event-log",
+            HostCheckSpec::VpnTunnelEvents { .. } => "vpn-tunnel-events",
             HostCheckSpec::XrdpListening { .. } => "xrdp-listening",
             HostCheckSpec::XrdpSecurityLayer { .. } => "xrdp-security-layer",
             HostCheckSpec::XrdpCertificate { .. } => "xrdp-certificate",
@@ -467,6 +477,7 @@ impl HostCheckSpec {
             | HostCheckSpec::CredsspPolicy { timeout_ms }
             | HostCheckSpec::SecureChannel { timeout_ms }
             | HostCheckSpec::HostEventLog { timeout_ms, .. }
+            | HostCheckSpec::VpnTunnelEvents { timeout_ms, .. }
             | HostCheckSpec::XrdpListening { timeout_ms, .. }
             | HostCheckSpec::XrdpSecurityLayer { timeout_ms, .. }
             | HostCheckSpec::XrdpCertificate { timeout_ms, .. }
@@ -488,6 +499,18 @@ impl HostCheckSpec {
             match params.remove("config") {
                 Some(raw) => IniPath::parse(&raw),
                 None => Ok(IniPath::default()),
+            }
+        };
+        let since_minutes = |params: &mut BTreeMap<String, String>| -> Result<u32, String> {
+            match params.remove("since_minutes") {
+                None => Ok(DEFAULT_EVENT_WINDOW_MINUTES),
+                Some(raw) => raw
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|m| (1..=10_080).contains(m))
+                    .ok_or_else(|| {
+                        "since_minutes takes a number of minutes from 1 to 10080".to_owned()
+                    }),
             }
         };
         let port = |params: &mut BTreeMap<String, String>| -> Result<Option<u16>, String> {
@@ -514,20 +537,14 @@ impl HostCheckSpec {
             "security-layer" => HostCheckSpec::SecurityLayer { timeout_ms: win },
             "credssp-policy" => HostCheckSpec::CredsspPolicy { timeout_ms: win },
             "secure-channel" => HostCheckSpec::SecureChannel { timeout_ms: win },
-            "host-event-log" => {
-                let since_minutes = match params.remove("since_minutes") {
-                    None => DEFAULT_EVENT_WINDOW_MINUTES,
-                    Some(raw) => raw
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|m| (1..=10_080).contains(m))
-                        .ok_or("since_minutes takes a number of minutes from 1 to 10080")?,
-                };
-                HostCheckSpec::HostEventLog {
-                    timeout_ms: win,
-                    since_minutes,
-                }
-            }
+            "host-event-log" => HostCheckSpec::HostEventLog {
+                timeout_ms: win,
+                since_minutes: since_minutes(&mut params)?,
+            },
+            "vpn-tunnel-events" => HostCheckSpec::VpnTunnelEvents {
+                timeout_ms: win,
+                since_minutes: since_minutes(&mut params)?,
+            },
             "xrdp-listening" => {
                 let config = config()?;
                 HostCheckSpec::XrdpListening {
@@ -583,6 +600,7 @@ pub enum HostCheckReport {
     CredsspPolicy(HostReport<CredSspObserved, CredSspOutcome>),
     SecureChannel(HostReport<SecureChannelObserved, SecureChannelOutcome>),
     HostEventLog(HostReport<EventLogObserved, EventLogOutcome>),
+    VpnTunnelEvents(HostReport<VpnObserved, VpnOutcome>),
     XrdpListening(HostReport<XrdpListeningObserved, XrdpListeningOutcome>),
     XrdpSecurityLayer(HostReport<XrdpSecurityObserved, XrdpSecurityOutcome>),
     XrdpCertificate(HostReport<XrdpCertificateObserved, XrdpCertificateOutcome>),
@@ -616,6 +634,7 @@ macro_rules! each_report {
             HostCheckReport::CredsspPolicy($r) => $body,
             HostCheckReport::SecureChannel($r) => $body,
             HostCheckReport::HostEventLog($r) => $body,
+            HostCheckReport::VpnTunnelEvents($r) => $body,
             HostCheckReport::XrdpListening($r) => $body,
             HostCheckReport::XrdpSecurityLayer($r) => $body,
             HostCheckReport::XrdpCertificate($r) => $body,
@@ -648,6 +667,7 @@ impl HostCheckReport {
             HostCheckReport::CredsspPolicy(_) => "credssp-policy",
             HostCheckReport::SecureChannel(_) => "secure-channel",
             HostCheckReport::HostEventLog(_) => "host-event-log",
+            HostCheckReport::VpnTunnelEvents(_) => "vpn-tunnel-events",
             HostCheckReport::XrdpListening(_) => "xrdp-listening",
             HostCheckReport::XrdpSecurityLayer(_) => "xrdp-security-layer",
             HostCheckReport::XrdpCertificate(_) => "xrdp-certificate",
@@ -1140,6 +1160,37 @@ pub enum EventLogOutcome {
     TlsErrors,
     SecurityLayerErrors,
     LicensingErrors,
+}
+
+// --- vpn-tunnel-events
+
+/// A network adapter that is up, as Windows describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAdapter {
+    pub name: String,
+    /// `InterfaceDescription`, e.g. `PANGP Virtual Ethernet Adapter`.
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpnObserved {
+    pub since_minutes: u32,
+    /// The adapters that are up and look like a VPN's (by their description).
+    pub vpn_adapters: Vec<NetworkAdapter>,
+    /// VPN tunnels that went down or failed to come up in the window: NetworkProfile 10001
+    /// for a VPN adapter, RasClient 20226 (ended) and 20227 (failed to dial).
+    pub drops: Vec<EventSummary>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VpnOutcome {
+    /// No VPN adapter is up and none dropped in the window.
+    NoVpn,
+    /// A VPN adapter is up and no tunnel dropped in the window.
+    Stable,
+    /// A tunnel dropped or failed to come up in the window.
+    Drops,
 }
 
 // --- xrdp-listening

@@ -21,8 +21,8 @@ use super::platform::{
     AclTarget, EventQuery, EventRecord, FixedProgram, HostPlatform, PResult, PlatformError,
 };
 use super::report::{
-    AceSummary, CertStore, FirewallRule, RegValue, RuleStore, ServiceState, ServiceStatus,
-    StartType, StoreCertificate, TcpListenerInfo, Thumbprint,
+    AceSummary, CertStore, FirewallRule, NetworkAdapter, RegValue, RuleStore, ServiceState,
+    ServiceStatus, StartType, StoreCertificate, TcpListenerInfo, Thumbprint,
 };
 
 /// The PowerShell scripts, one per operation. They contain no double quotes and no line
@@ -106,6 +106,14 @@ pub mod scripts {
              if ($cs.PartOfDomain) {{ try {{ $r.SecureChannel = [bool](Test-ComputerSecureChannel -ErrorAction Stop) }} \
                catch {{ $r.SecureChannel = $false; $r.Error = $_.Exception.Message }} }}; \
              ConvertTo-Json -Compress -InputObject ([pscustomobject]$r)"
+        )
+    }
+
+    pub fn adapters_up() -> String {
+        format!(
+            "{PRELUDE}$out = @(Get-NetAdapter | Where-Object {{ $_.Status -eq 'Up' }} | ForEach-Object {{ \
+               [pscustomobject]@{{ Name = [string]$_.Name; Description = [string]$_.InterfaceDescription }} }}); \
+             ConvertTo-Json -Compress -InputObject $out"
         )
     }
 
@@ -241,6 +249,7 @@ pub fn fixed_program_command(program: &FixedProgram) -> Option<CommandLine> {
         FixedProgram::ResyncClock => CommandLine::new("w32tm.exe", &["/resync"]),
         FixedProgram::SecureChannel => powershell(&scripts::secure_channel()),
         FixedProgram::TspkgVersion => powershell(&scripts::tspkg_version()),
+        FixedProgram::AdaptersUp => powershell(&scripts::adapters_up()),
         FixedProgram::NftRuleset | FixedProgram::XrdpStart { .. } => return None,
     })
 }
@@ -839,6 +848,36 @@ pub struct SecureChannelJson {
     pub domain: Option<String>,
     pub secure_channel: Option<bool>,
     pub error: Option<String>,
+}
+
+/// One adapter as the adapters script reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AdapterJson {
+    name: String,
+    description: String,
+}
+
+/// The adapters script's JSON: a list (PowerShell writes one object for a single adapter and
+/// nothing for none).
+pub fn parse_adapters_json(stdout: &str) -> Result<Vec<NetworkAdapter>, String> {
+    let text = stdout.trim().trim_start_matches('\u{feff}');
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let adapters: Vec<AdapterJson> = if text.starts_with('{') {
+        serde_json::from_str(text).map(|one| vec![one])
+    } else {
+        serde_json::from_str(text)
+    }
+    .map_err(|e| format!("not the expected JSON: {e}"))?;
+    Ok(adapters
+        .into_iter()
+        .map(|a| NetworkAdapter {
+            name: a.name,
+            description: a.description,
+        })
+        .collect())
 }
 
 pub fn parse_secure_channel_json(stdout: &str) -> Result<SecureChannelJson, String> {
