@@ -170,6 +170,7 @@ fn check_title(check_id: &str) -> String {
             "Can it use its Remote Desktop certificate?".to_owned()
         }
         "credssp-policy" => "Do your PC's and the computer's CredSSP updates match?".to_owned(),
+        "vpn-tunnel-events" => "Has your VPN dropped in the last hour?".to_owned(),
         "firewall-rule" | "xrdp-firewall" => {
             "Does its own firewall let Remote Desktop in?".to_owned()
         }
