@@ -870,12 +870,23 @@ fn windows_checks_on_this_linux_host_say_they_do_not_apply() {
         .enable_all()
         .build()
         .unwrap();
-    let report = rt.block_on(agent_client::host::checks::run(
-        &HostCheckSpec::RdpEnabled { timeout_ms: 2000 },
-    ));
-    let summary = report.summary();
-    assert_eq!(summary.outcome, None);
-    assert_eq!(summary.error.unwrap().kind, HostErrorKind::Unsupported);
+    for spec in [
+        HostCheckSpec::RdpEnabled { timeout_ms: 2000 },
+        HostCheckSpec::VpnTunnelEvents {
+            timeout_ms: 2000,
+            since_minutes: 60,
+        },
+    ] {
+        let report = rt.block_on(agent_client::host::checks::run(&spec));
+        let summary = report.summary();
+        assert_eq!(summary.outcome, None, "{}", spec.id());
+        assert_eq!(
+            summary.error.unwrap().kind,
+            HostErrorKind::Unsupported,
+            "{}",
+            spec.id()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1000,7 +1011,11 @@ fn nothing_readable_is_an_error_not_an_outcome() {
     });
     let (outcome, report) = vpn_outcome(&host);
     assert_eq!(outcome, None);
-    assert!(report.error.is_some(), "{report:?}");
+    // The reason keeps its kind (the fake refuses access).
+    assert_eq!(
+        report.error.map(|e| e.kind),
+        Some(HostErrorKind::AccessDenied)
+    );
     // One source unreadable: an outcome from the rest, with low confidence and a finding.
     host.with(|s| {
         s.failing.remove("events");
@@ -1012,7 +1027,7 @@ fn nothing_readable_is_an_error_not_an_outcome() {
         report
             .findings
             .iter()
-            .any(|f| f.starts_with("Could not read adapters")),
+            .any(|f| f.starts_with("Could not read the network adapters")),
         "{:?}",
         report.findings
     );

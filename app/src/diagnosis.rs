@@ -366,33 +366,26 @@ const FIRST_UPDATED_WINDOWS_BUILD: u32 = 17134;
 /// `credssp-policy` where the employee's PC runs Windows (one side alone cannot say, so that
 /// run has no outcome of its own). Waits (None) while either still runs.
 fn credssp_consistency(runs: &[CheckRunView]) -> Option<CheckResult> {
-    let involved = |run: &&CheckRunView| {
-        matches!(run.check_id.as_str(), "clock-compare" | CREDSSP_CHECK) && !run.run_by_server
-    };
-    if runs
+    let involved: Vec<&CheckRunView> = runs
         .iter()
-        .filter(involved)
-        .any(|run| !run.status.is_final())
-    {
+        .filter(|run| {
+            matches!(run.check_id.as_str(), "clock-compare" | CREDSSP_CHECK) && !run.run_by_server
+        })
+        .collect();
+    if involved.iter().any(|run| !run.status.is_final()) {
         return None;
     }
-    let host_version = runs
-        .iter()
-        .filter(involved)
-        .find_map(|run| match run.report.as_ref()? {
-            CheckReport::ClockCompare(report) => report.credssp.as_ref().map(|c| c.version),
+    let host_version = involved.iter().find_map(|run| match run.report.as_ref()? {
+        CheckReport::ClockCompare(report) => report.credssp.as_ref().map(|c| c.version),
+        _ => None,
+    });
+    let employee = involved.iter().find_map(|run| match run.report.as_ref()? {
+        CheckReport::Host(report) => match report.as_ref() {
+            HostCheckReport::CredsspPolicy(policy) => policy.observed.clone(),
             _ => None,
-        });
-    let employee = runs
-        .iter()
-        .filter(involved)
-        .find_map(|run| match run.report.as_ref()? {
-            CheckReport::Host(report) => match report.as_ref() {
-                HostCheckReport::CredsspPolicy(policy) => policy.observed.clone(),
-                _ => None,
-            },
-            _ => None,
-        });
+        },
+        _ => None,
+    });
     Some(
         credssp_verdict(host_version, employee.as_ref()).map_or(CheckResult::NotRun, |verdict| {
             CheckResult::Outcome(verdict.to_owned())
@@ -751,8 +744,8 @@ mod tests {
             .all(|f| f.agent_fix.is_none()));
     }
 
-    /// A report of `check` that found `outcome` (spelled as the agent spells it).
-    fn xrdp_report(check: &str, outcome: &str) -> CheckReport {
+    /// A host check's report that found `outcome` (spelled as the agent spells it).
+    fn host_report(check: &str, outcome: &str) -> CheckReport {
         let report = serde_json::json!({
             "check": check, "outcome": outcome, "confidence": "high", "observed": null,
             "findings": [], "error": null, "elapsed_ms": 1.0
@@ -836,7 +829,7 @@ mod tests {
             ("xrdp-firewall", "blocked-conditionally", None),
         ];
         for (check, outcome, expected) in cases {
-            let evidence = check_evidence(check, false, &xrdp_report(check, outcome));
+            let evidence = check_evidence(check, false, &host_report(check, outcome));
             let evidence = evidence.as_ref().map(|(id, o)| (*id, o.as_str()));
             assert_eq!(evidence, expected, "{check} {outcome}");
             if let Some((model_check, model_outcome)) = evidence {
@@ -852,14 +845,10 @@ mod tests {
             }
         }
         // A run of the xrdp check is what the engine waits for when it asks for the model's.
-        let run = CheckRunView {
-            check_id: "xrdp-listening".to_owned(),
-            run_by_server: false,
-            agent_hostname: Some("pc".to_owned()),
-            status: CheckStatus::Succeeded,
-            report: Some(xrdp_report("xrdp-listening", "other-port")),
-            problem: None,
-        };
+        let run = employee_run(
+            "xrdp-listening",
+            host_report("xrdp-listening", "other-port"),
+        );
         assert_eq!(
             catch_up_check("rdp-listener", &[run]),
             Some(CheckResult::Outcome("other-port".to_owned()))
@@ -963,7 +952,7 @@ mod tests {
     fn the_employees_vpn_tunnel_report_is_the_models_check() {
         let local = shipped();
         for outcome in ["no-vpn", "stable", "drops"] {
-            let report = xrdp_report("vpn-tunnel-events", outcome);
+            let report = host_report("vpn-tunnel-events", outcome);
             let evidence = check_evidence("vpn-tunnel-events", false, &report);
             assert_eq!(
                 evidence,

@@ -1174,7 +1174,8 @@ fn vpn_tunnel_events(
     since_minutes: u32,
 ) -> CheckResult<VpnObserved, VpnOutcome> {
     let mut findings = Vec::new();
-    let mut failures = Vec::new();
+    // What could not be read, of the three sources: the adapters and two event logs.
+    let mut failures: Vec<(&str, PlatformError)> = Vec::new();
     let adapters = match p.run(&FixedProgram::AdaptersUp) {
         Ok(out) if out.success() => parse_adapters_json(&out.stdout).map_err(PlatformError::Failed),
         Ok(out) => Err(PlatformError::Failed(format!(
@@ -1189,7 +1190,7 @@ fn vpn_tunnel_events(
             .filter(|a| is_vpn_adapter(&a.description))
             .collect(),
         Err(e) => {
-            failures.push(format!("adapters: {e}"));
+            failures.push(("the network adapters", e));
             Vec::new()
         }
     };
@@ -1208,7 +1209,7 @@ fn vpn_tunnel_events(
                 .into_iter()
                 .filter(|e| e.message.as_deref().is_some_and(is_vpn_adapter)),
         ),
-        Err(e) => failures.push(format!("{NETWORK_PROFILE} events: {e}")),
+        Err(e) => failures.push(("the NetworkProfile events", e)),
     }
     match recent_events(
         p,
@@ -1218,10 +1219,11 @@ fn vpn_tunnel_events(
         since_minutes,
     ) {
         Ok(events) => dropped.extend(events),
-        Err(e) => failures.push(format!("RasClient events: {e}")),
+        Err(e) => failures.push(("the RasClient events", e)),
     }
     if failures.len() == 3 {
-        return Err(PlatformError::Failed(failures.join(" ")));
+        // Nothing read: the first reason stands for all (on Linux: not available here).
+        return Err(failures.swap_remove(0).1);
     }
     let drops = summarise(&dropped);
     for adapter in &vpn_adapters {
@@ -1236,7 +1238,11 @@ fn vpn_tunnel_events(
             s.provider, s.id, s.count, s.last_at
         ));
     }
-    findings.extend(failures.iter().map(|f| format!("Could not read {f}")));
+    findings.extend(
+        failures
+            .iter()
+            .map(|(what, e)| format!("Could not read {what}: {e}")),
+    );
     let outcome = if !drops.is_empty() {
         VpnOutcome::Drops
     } else if !vpn_adapters.is_empty() {
