@@ -429,35 +429,36 @@ fn windows_build(version: &str) -> Option<u32> {
     version.split(['.', ' ']).nth(2)?.parse().ok()
 }
 
-/// Records, as the server does after every step, the checks the engine asks for next whose
-/// runs are over. Stops at a check still running, or when the next step is a question.
+/// The model's checks that `recorded` lacks and whose runs are over, with what they found
+/// (the rule of [`catch_up_check`]), in model order. Every check starts with the case, so
+/// the portal records each one as soon as its result is in, whatever the engine would ask
+/// next: the employee is not asked what a check has already told.
+pub fn finished_checks(
+    model: &CompiledModel,
+    recorded: &BTreeMap<String, CheckResult>,
+    runs: &[CheckRunView],
+) -> Vec<(String, CheckResult)> {
+    model
+        .model()
+        .checks
+        .iter()
+        .filter(|check| !recorded.contains_key(&check.id))
+        .filter_map(|check| Some((check.id.clone(), catch_up_check(&check.id, runs)?)))
+        .collect()
+}
+
+/// Records, as the server does whenever a run finishes or a step is taken, every check whose
+/// runs are over ([`finished_checks`]), and returns the state that follows.
 pub fn catch_up_on_checks(
     model: &CompiledModel,
     session: &mut Session,
     runs: &[CheckRunView],
 ) -> Result<SessionState, SessionError> {
-    // Each pass records one check; a model has far fewer checks than this.
-    for _ in 0..MAX_CATCH_UP {
-        let state = session.state(model)?;
-        let Some(check) = state
-            .next_step
-            .as_ref()
-            .filter(|step| matches!(step.kind, StepKind::Check { .. }))
-            .filter(|step| !session.check_results().contains_key(&step.id))
-            .map(|step| step.id.clone())
-        else {
-            return Ok(state);
-        };
-        match catch_up_check(&check, runs) {
-            Some(result) => session.record_check(model, &check, result)?,
-            None => return Ok(state),
-        }
+    for (check, result) in finished_checks(model, session.check_results(), runs) {
+        session.record_check(model, &check, result)?;
     }
     session.state(model)
 }
-
-/// More passes than a model has checks (the server's catch-up loop uses the same bound).
-pub const MAX_CATCH_UP: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -680,32 +681,57 @@ mod tests {
     }
 
     #[test]
-    fn catching_up_stops_at_a_question_or_a_running_check() {
+    fn catching_up_records_every_finished_check_and_waits_for_running_ones() {
         let local = shipped();
-        let summary = started(&local);
-        let mut session = summary.session.clone().unwrap();
-        // With nothing running, every check the engine asks for is recorded until it asks
-        // the employee something.
+        let checks = local.compiled.model().checks.len();
+        // Nothing ran: every check of the model is recorded as not run, and the engine asks
+        // the employee.
+        let mut session = Session::new(7);
+        session
+            .answer(&local.compiled, "error_code", "0x904")
+            .unwrap();
         let state = catch_up_on_checks(&local.compiled, &mut session, &[]).unwrap();
-        assert!(state
-            .next_step
-            .is_none_or(|step| step.kind == StepKind::Question));
+        assert_eq!(session.check_results().len(), checks);
         assert!(session
             .check_results()
             .values()
             .all(|r| *r == CheckResult::NotRun));
+        assert!(state
+            .next_step
+            .is_some_and(|step| step.kind == StepKind::Question));
 
+        // The client's connect is done, the negotiation still runs, the rest never ran: the
+        // connect is recorded whatever the engine would ask next; the negotiation is not.
+        let runs = [
+            run(
+                "tcp-connect",
+                false,
+                CheckStatus::Succeeded,
+                Some(tcp_report(Reachability::NoAnswer)),
+            ),
+            run("rdp-negotiate", false, CheckStatus::Queued, None),
+        ];
         let mut waiting = Session::new(7);
         waiting
             .answer(&local.compiled, "error_code", "0x904")
             .unwrap();
-        let wanted = waiting.state(&local.compiled).unwrap().next_step.unwrap();
-        if matches!(wanted.kind, StepKind::Check { .. }) {
-            let runs = [run(&wanted.id, false, CheckStatus::Queued, None)];
-            let state = catch_up_on_checks(&local.compiled, &mut waiting, &runs).unwrap();
-            assert_eq!(state.next_step.unwrap().id, wanted.id);
-            assert!(waiting.check_results().is_empty());
-        }
+        let finished = finished_checks(&local.compiled, waiting.check_results(), &runs);
+        assert_eq!(finished.len(), checks - 1);
+        assert!(finished.iter().all(|(id, _)| id != "rdp-negotiate"));
+        let state = catch_up_on_checks(&local.compiled, &mut waiting, &runs).unwrap();
+        assert_eq!(
+            waiting.check_results().get("tcp-connect"),
+            Some(&CheckResult::Outcome("no-answer".to_owned()))
+        );
+        assert!(!waiting.check_results().contains_key("rdp-negotiate"));
+        // A second pass finds nothing new, and the engine either asks the employee or waits
+        // for the one check still running.
+        assert!(finished_checks(&local.compiled, waiting.check_results(), &runs).is_empty());
+        let next = state.next_step.unwrap();
+        assert!(
+            next.kind == StepKind::Question || next.id == "rdp-negotiate",
+            "{next:?}"
+        );
     }
 
     #[test]

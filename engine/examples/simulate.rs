@@ -1,6 +1,6 @@
 //! Runs the engine benchmark: `cargo run --release -p engine --example simulate -- --n 10000
 //! --seed 1 --slip 0.1 [--dont-know D] [--learn-from M] [--model FILE] [--never-run CHECK,...]
-//! [--json]`.
+//! [--checks parallel|on-request] [--json]`.
 //!
 //! The server's `rdp-doctor model simulate` calls the same function; this example exists so
 //! that the benchmark runs without building the server.
@@ -44,6 +44,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<SimulateOptions, CliE
                 options.learn_from = Some(value.parse().map_err(|_| number("a count"))?)
             }
             "--model" => options.model = Some(PathBuf::from(value)),
+            "--checks" => options.checks = value.parse().map_err(CliError)?,
             "--never-run" => {
                 options.never_run = value.split(',').map(|id| id.trim().to_owned()).collect()
             }

@@ -53,6 +53,12 @@ pub(crate) struct Observation {
     pub(crate) no_result: f64,
 }
 
+impl Observation {
+    pub(crate) fn is_check(&self) -> bool {
+        matches!(self.source, ObservationSource::Check(_))
+    }
+}
+
 /// Beta(alpha, beta) beliefs, per cause, about one article resolving the fault.
 #[derive(Debug, Clone)]
 pub(crate) struct ArticleBelief {

@@ -13,6 +13,7 @@ mod inference;
 pub mod learning;
 mod model;
 mod next_step;
+mod pacing;
 pub mod repair;
 pub mod rng;
 pub mod session;
@@ -27,6 +28,7 @@ pub use model::{
     Group, LikelihoodRow, Model, OutcomeCounts, ParseError, Question, Settings, DEFAULT_ROW,
     DONT_KNOW, FORMAT_VERSION, LEAK_CAUSE,
 };
+pub use pacing::ChecksArrive;
 pub use session::{
     CheckResult, NextStep, RankedArticle, RankedCause, RankedFix, Session, SessionError,
     SessionState, StepKind,

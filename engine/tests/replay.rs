@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use engine::cli::{replay, ReplayOptions};
+use engine::ChecksArrive;
 
 fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,6 +43,17 @@ fn replaying_the_golden_cases_against_the_shipped_model_gives_the_golden_output(
 }
 
 #[test]
+fn replaying_with_checks_only_on_request_gives_its_golden_output() {
+    assert_golden(
+        &ReplayOptions {
+            checks: ChecksArrive::OnRequest,
+            ..ReplayOptions::default()
+        },
+        "replay-on-request.expected.jsonl",
+    );
+}
+
+#[test]
 fn replay_honours_the_stop_threshold_and_the_question_limit() {
     assert_golden(
         &ReplayOptions {
@@ -53,26 +65,50 @@ fn replay_honours_the_stop_threshold_and_the_question_limit() {
     );
 }
 
-#[test]
-fn the_engine_only_reads_answers_it_asks_for() {
-    let out = replayed(
-        &ReplayOptions::default(),
-        r#"{"answers": {"error_code": "7431"}, "checks": {"clock-compare": "skewed"}}"#,
-    )
-    .unwrap();
-    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let asked: Vec<&str> = line["asked"]
+/// The ids of a replayed line's list `key`.
+fn ids<'a>(line: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    line[key]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap())
-        .collect();
+        .collect()
+}
+
+const SKEWED_CLOCK: &str =
+    r#"{"answers": {"error_code": "7431"}, "checks": {"clock-compare": "skewed"}}"#;
+
+#[test]
+fn on_request_the_engine_only_reads_checks_it_asks_for() {
+    let options = ReplayOptions {
+        checks: ChecksArrive::OnRequest,
+        ..ReplayOptions::default()
+    };
+    let out = replayed(&options, SKEWED_CLOCK).unwrap();
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let asked = ids(&line, "asked");
     assert_eq!(asked[..2], ["error_code", "extended_code"]);
+    assert!(ids(&line, "checks_in").is_empty());
     assert_eq!(line["ranking"][0]["cause"], "clock-skew");
     if !asked.contains(&"clock-compare") {
         // Never asked, so never read: the ranking rests on the code alone.
         assert!(line["ranking"][0]["probability"].as_f64().unwrap() < 0.9);
     }
+}
+
+#[test]
+fn in_parallel_a_check_counts_once_its_result_is_in_without_being_asked() {
+    let out = replayed(&ReplayOptions::default(), SKEWED_CLOCK).unwrap();
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let asked = ids(&line, "asked");
+    let checks_in = ids(&line, "checks_in");
+    // The codes take the employee longer than the clock comparison takes to come in.
+    assert_eq!(asked[0], "error_code");
+    assert!(checks_in.contains(&"clock-compare"), "{checks_in:?}");
+    assert!(!asked.contains(&"clock-compare"), "{asked:?}");
+    assert!(asked.iter().all(|id| !checks_in.contains(id)));
+    assert_eq!(line["ranking"][0]["cause"], "clock-skew");
+    assert!(line["ranking"][0]["probability"].as_f64().unwrap() >= 0.9);
 }
 
 #[test]

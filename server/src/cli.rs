@@ -73,6 +73,10 @@ pub enum ModelCommand {
         /// Ask at most this many questions per case.
         #[arg(long)]
         max_questions: Option<usize>,
+        /// When the cases' check outcomes reach the engine: `parallel` (as the deployment
+        /// records them, each once its result is in) or `on-request`.
+        #[arg(long, default_value = "parallel", value_parser = parse_checks_arrive)]
+        checks: engine::ChecksArrive,
     },
     /// Sample cases from a model and measure the engine: accuracy, questions, repair cost,
     /// calibration, latency.
@@ -99,6 +103,10 @@ pub enum ModelCommand {
         /// takes them as not run, so the figures show what the deployment can reach.
         #[arg(long, value_name = "CHECK,...", value_delimiter = ',')]
         never_run: Vec<String>,
+        /// When check results reach the engine: `parallel` (as the deployment runs them, every
+        /// check from the case's start) or `on-request` (only when the engine asks).
+        #[arg(long, default_value = "parallel", value_parser = parse_checks_arrive)]
+        checks: engine::ChecksArrive,
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
@@ -220,11 +228,13 @@ fn run_model_command(command: ModelCommand) -> Result<()> {
             cases,
             stop,
             max_questions,
+            checks,
         } => {
             let options = ReplayOptions {
                 model,
                 stop,
                 max_questions,
+                checks,
             };
             if cases.as_os_str() == "-" {
                 replay(&options, std::io::stdin().lock(), &mut out)?;
@@ -242,6 +252,7 @@ fn run_model_command(command: ModelCommand) -> Result<()> {
             dont_know,
             learn_from,
             never_run,
+            checks,
             json,
         } => {
             let options = SimulateOptions {
@@ -252,6 +263,7 @@ fn run_model_command(command: ModelCommand) -> Result<()> {
                 dont_know,
                 learn_from,
                 never_run,
+                checks,
                 json,
             };
             simulate(&options, &mut out)?;
@@ -259,6 +271,11 @@ fn run_model_command(command: ModelCommand) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// `parallel` or `on-request`.
+fn parse_checks_arrive(raw: &str) -> Result<engine::ChecksArrive, String> {
+    raw.parse()
 }
 
 /// A probability strictly between 0 and 1.
@@ -327,5 +344,27 @@ mod tests {
             panic!("not model simulate");
         };
         assert_eq!(never_run, ["gateway-probe", "vpn-tunnel-events"]);
+    }
+
+    #[test]
+    fn checks_arrive_in_parallel_unless_asked_otherwise() {
+        let checks_of = |extra: &[&str]| {
+            let args = ["rdp-doctor", "model", "simulate"].iter().chain(extra);
+            match Cli::try_parse_from(args).map(|cli| cli.command) {
+                Ok(Command::Model(ModelCommand::Simulate { checks, .. })) => Ok(checks),
+                Ok(_) => panic!("not model simulate"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(checks_of(&[]), Ok(engine::ChecksArrive::Parallel));
+        assert_eq!(
+            checks_of(&["--checks", "on-request"]),
+            Ok(engine::ChecksArrive::OnRequest)
+        );
+        let refused = checks_of(&["--checks", "later"]).unwrap_err();
+        assert!(
+            refused.contains("--checks takes `parallel` or `on-request`, got `later`"),
+            "{refused}"
+        );
     }
 }

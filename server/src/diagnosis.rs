@@ -1092,10 +1092,11 @@ pub fn portal_model(model: &DiagnosisModel) -> app::diagnosis::PortalModel {
     }
 }
 
-/// The portal's flow: while the engine's next step is a check, records what the case's runs
-/// of it found (a run can finish before its session starts), or that nothing will run it
-/// (not run: no evidence), so that the employee is asked the next question instead of
-/// waiting for nothing. A check still in flight is waited for.
+/// The portal's flow: records every check whose runs are over ([`app::diagnosis::finished_checks`]):
+/// what a finished run found (a run can finish before its session starts), or that nothing
+/// ran it (not run: no evidence). Every check starts with the case, so the employee is never
+/// asked what a check has already told, and waits only when the engine wants a check still
+/// in flight.
 pub async fn catch_up_on_checks(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
     // Finished checks call this concurrently: one pass at a time per case, or two passes
     // would record the same check twice. A pass waits for the one under way rather than
@@ -1142,48 +1143,31 @@ async fn lock_case(pool: &PgPool, key: i64) -> anyhow::Result<Transaction<'stati
 }
 
 async fn skip_checks_while_locked(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
-    // Each pass records one check; a model has far fewer checks than this.
-    for _ in 0..app::diagnosis::MAX_CATCH_UP {
-        let view = match latest_for_case(pool, model, case_id).await {
-            Ok(Some(view)) if !view.closed => view,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(case.id = %case_id, error = %e, "could not read the case's diagnosis");
-                return;
-            }
-        };
-        let Some(NextStepView {
-            id: check,
-            detail: StepDetail::Check { .. },
-            ..
-        }) = view.next_step
-        else {
-            return;
-        };
-        if view.evidence.checks.contains_key(&check) {
-            // Already recorded (by a concurrent pass): nothing more to do here.
+    let view = match latest_for_case(pool, model, case_id).await {
+        Ok(Some(view)) if !view.closed => view,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(case.id = %case_id, error = %e, "could not read the case's diagnosis");
             return;
         }
-        // What the case's runs of this check say: still running (wait for it), finished with
-        // a report (record that: it may have finished before the session existed), or nothing
-        // (record it as not run). The browser's preview follows the same rule.
-        let runs = match crate::cases::check_runs(pool, case_id).await {
-            Ok(runs) => runs,
-            Err(e) => {
-                tracing::warn!(case.id = %case_id, error = %e, "could not look at the case's checks");
-                return;
-            }
-        };
-        let Some(result) = app::diagnosis::catch_up_check(&check, &runs) else {
+    };
+    let runs = match crate::cases::check_runs(pool, case_id).await {
+        Ok(runs) => runs,
+        Err(e) => {
+            tracing::warn!(case.id = %case_id, error = %e, "could not look at the case's checks");
             return;
-        };
+        }
+    };
+    let compiled = model.current();
+    for (check, result) in app::diagnosis::finished_checks(&compiled, &view.evidence.checks, &runs)
+    {
         let action = Action::Check {
             check: check.clone(),
             result,
         };
         match apply(pool, model, view.id, &action).await {
             Ok(_) => tracing::debug!(case.id = %case_id, check, "check caught up in the diagnosis"),
-            // Another task recorded it first: look again.
+            // Recorded meanwhile (the session may also have closed): nothing more to do here.
             Err(DiagnosisError::Refused(_)) => {}
             Err(e) => {
                 tracing::warn!(case.id = %case_id, check, error = %e, "could not record a check in the diagnosis");

@@ -68,23 +68,30 @@ async fn open(app: &TestApp, host: &str) -> String {
     created["id"].as_str().unwrap().to_owned()
 }
 
-/// The case's diagnosis session once its checks are over and it has moved on to the
-/// employee (a question, or nothing more to ask): it never waits for a finished run.
+/// The case's diagnosis session once its checks are over: every check of the model is in its
+/// evidence (what a run found, or not run), and it has moved on to the employee (a question,
+/// or nothing more to ask): it never waits for a finished run.
 async fn diagnosis_after_checks(app: &TestApp, case_id: &str) -> Value {
     app.settled_case(case_id).await;
+    let model_checks = engine::Model::shipped().checks.len();
+    let mut last = Value::Null;
     for _ in 0..200 {
         let case = app.settled_case(case_id).await;
         let diagnosis = case.diagnosis.expect("every case has a diagnosis");
-        if !diagnosis.waiting_for_checks {
-            let (status, session) = app
-                .get_json(&format!("/api/v1/diagnosis/{}", diagnosis.session_id))
-                .await;
-            assert_eq!(status, 200);
+        let (status, session) = app
+            .get_json(&format!("/api/v1/diagnosis/{}", diagnosis.session_id))
+            .await;
+        assert_eq!(status, 200);
+        let recorded = session["evidence"]["checks"]
+            .as_object()
+            .map_or(0, |checks| checks.len());
+        if !diagnosis.waiting_for_checks && recorded == model_checks {
             return session;
         }
+        last = session;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the diagnosis kept waiting for checks that are over");
+    panic!("the diagnosis did not record every check once they were over: {last:#}");
 }
 
 const NETWORK_CHECKS: [&str; 7] = [
@@ -210,7 +217,7 @@ async fn a_windows_host_with_an_agent_gets_the_models_host_checks_on_that_agent(
         .any(|(check, runner, ..)| check == "tcp-connect" && runner == "server"));
 
     // The host's agent answers every Windows check (as not available on its system); the
-    // diagnosis takes what it asks for of those as not run and moves on to the employee.
+    // diagnosis records each of those as not run, and moves on to the employee.
     let session = diagnosis_after_checks(&app, &case_id).await;
     let checks = &session["evidence"]["checks"];
     assert_eq!(
@@ -234,10 +241,7 @@ async fn a_windows_host_with_an_agent_gets_the_models_host_checks_on_that_agent(
     }
     for check in WINDOWS_HOST_CHECKS {
         let result = &checks[check];
-        assert!(
-            result.is_null() || result == "not_run",
-            "{check} had no outcome to give: {result}"
-        );
+        assert_eq!(result, "not_run", "{check} had no outcome to give");
     }
 }
 
@@ -276,10 +280,7 @@ async fn a_host_without_an_agent_gets_the_network_checks_only() {
     assert_eq!(queued_ids(&app, &elsewhere).await, NETWORK_CHECKS);
     let session = diagnosis_after_checks(&app, &elsewhere).await;
     let heartbeat = &session["evidence"]["checks"]["host-heartbeat"];
-    assert!(
-        heartbeat.is_null() || heartbeat == "not_run",
-        "no agent, no heartbeat to know of: {heartbeat}"
-    );
+    assert_eq!(heartbeat, "not_run", "no agent, no heartbeat to know of");
 }
 
 #[tokio::test]
@@ -320,8 +321,8 @@ async fn a_linux_hosts_agent_answers_the_models_host_checks_with_its_xrdp_checks
             .find(|run| run.check_id == xrdp_check)
             .unwrap();
         assert_eq!(run.status, CheckStatus::Succeeded, "{run:?}");
-        // What the diagnosis records when the engine asks for the model's check: the xrdp
-        // run's outcome in the model's terms, or no evidence.
+        // What the diagnosis records once the run is over, asked for or not: the xrdp run's
+        // outcome in the model's terms, or no evidence.
         let read = check_evidence(&run.check_id, false, run.report.as_ref().unwrap())
             .map(|(check, outcome)| {
                 assert_eq!(check, model_check);
@@ -333,8 +334,9 @@ async fn a_linux_hosts_agent_answers_the_models_host_checks_with_its_xrdp_checks
             Some(read.clone())
         );
         let held = &session["evidence"]["checks"][model_check];
-        assert!(
-            held.is_null() || *held == serde_json::to_value(&read).unwrap(),
+        assert_eq!(
+            *held,
+            serde_json::to_value(&read).unwrap(),
             "{model_check}: the session holds {held}, the run says {read:?}"
         );
     }
@@ -451,10 +453,7 @@ async fn without_configured_networks_the_client_network_is_not_guessed() {
     );
     let session = diagnosis_after_checks(&app, &case_id).await;
     let network = &session["evidence"]["checks"]["client-network"];
-    assert!(
-        network.is_null() || network == "not_run",
-        "nothing to compare the address with: {network}"
-    );
+    assert_eq!(network, "not_run", "nothing to compare the address with");
 }
 
 #[tokio::test]
@@ -496,9 +495,8 @@ async fn a_hosts_credssp_version_read_by_the_employees_probe_judges_credssp_poli
     // updated host suits it.
     let judged = catch_up_check("credssp-policy", &case.checks);
     assert_eq!(judged, Some(CheckResult::Outcome("consistent".to_owned())));
-    let held = &session["evidence"]["checks"]["credssp-policy"];
-    assert!(
-        held.is_null() || held == "consistent",
-        "the session holds {held}"
+    assert_eq!(
+        session["evidence"]["checks"]["credssp-policy"],
+        "consistent"
     );
 }

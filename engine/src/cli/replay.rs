@@ -10,9 +10,11 @@ use super::{compile, load_model, model_name, CliError};
 use crate::compiled::CompiledModel;
 use crate::inference::{Belief, Reading};
 use crate::next_step::advise;
+use crate::pacing::{CaseClock, ChecksArrive};
 use crate::session::{CheckResult, SessionError};
 
-/// Options of `rdp-doctor model replay [--model FILE] --cases CASES.jsonl [--stop P] [--max-questions N]`.
+/// Options of `rdp-doctor model replay [--model FILE] --cases CASES.jsonl [--stop P]
+/// [--max-questions N] [--checks parallel|on-request]`.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayOptions {
     /// The model file; the shipped model when None.
@@ -21,6 +23,9 @@ pub struct ReplayOptions {
     pub stop: Option<f64>,
     /// Ask at most this many questions and checks per case.
     pub max_questions: Option<usize>,
+    /// When the case's check outcomes reach the engine: as the deployment records them (each
+    /// once its result is in, `cost` seconds after the case opened), or only when asked for.
+    pub checks: ChecksArrive,
 }
 
 /// One input line: what is known about a past case. Questions and checks not listed count as
@@ -42,8 +47,10 @@ struct ReplayOutcome {
     line: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
-    /// Question and check ids in the order the engine asked them.
+    /// Question and check ids in the order the engine asked them (a check it waited for).
     asked: Vec<String>,
+    /// Check ids recorded as their results came in, without the engine asking, in order.
+    checks_in: Vec<String>,
     /// Causes at or above [`RANKING_FLOOR`], most likely first.
     ranking: Vec<RankedProbability>,
     /// Fix ids in the order to try them.
@@ -82,7 +89,7 @@ pub fn replay(
         }
         let case: ReplayCase =
             serde_json::from_str(&line).map_err(|e| CliError(format!("line {number}: {e}")))?;
-        let outcome = replay_case(&model, case, number, options.max_questions)
+        let outcome = replay_case(&model, case, number, options)
             .map_err(|e| CliError(format!("line {number}: {e}")))?;
         serde_json::to_writer(&mut *out, &outcome)
             .map_err(|e| CliError(format!("cannot write line {number}: {e}")))?;
@@ -95,7 +102,7 @@ fn replay_case(
     model: &CompiledModel,
     case: ReplayCase,
     line: usize,
-    max_questions: Option<usize>,
+    options: &ReplayOptions,
 ) -> Result<ReplayOutcome, SessionError> {
     // Every entry is checked up front, so a typo fails even where the engine never asks.
     let mut known: HashMap<usize, Reading> = HashMap::new();
@@ -107,21 +114,32 @@ fn replay_case(
         let (observation, reading) = model.read_check(check, result)?;
         known.insert(observation, reading);
     }
-    let mut belief = Belief::new(model);
-    let mut asked = Vec::new();
-    let mut advice = advise(model, &belief);
-    while let Some(next) = advice.next {
-        if max_questions.is_some_and(|max| asked.len() >= max) {
-            break;
-        }
-        let reading = known
-            .get(&next.observation)
+    let reading = |observation: usize| {
+        known
+            .get(&observation)
             .copied()
-            .unwrap_or(Reading::NoResult);
-        belief.observe(model, next.observation, reading);
+            .unwrap_or(Reading::NoResult)
+    };
+    let mut belief = Belief::new(model);
+    let mut clock = CaseClock::new(options.checks);
+    let mut asked = Vec::new();
+    let mut checks_in = Vec::new();
+    let advice = loop {
+        for observation in clock.arrived(model, &belief) {
+            belief.observe(model, observation, reading(observation));
+            checks_in.push(model.observation_id(observation).to_owned());
+        }
+        let advice = advise(model, &belief);
+        let Some(next) = advice.next else {
+            break advice;
+        };
+        if options.max_questions.is_some_and(|max| asked.len() >= max) {
+            break advice;
+        }
+        clock.take(model, next.observation);
+        belief.observe(model, next.observation, reading(next.observation));
         asked.push(model.observation_id(next.observation).to_owned());
-        advice = advise(model, &belief);
-    }
+    };
     let mut ranking: Vec<RankedProbability> = advice
         .posterior
         .iter()
@@ -141,6 +159,7 @@ fn replay_case(
         line,
         id: case.id,
         asked,
+        checks_in,
         ranking,
         fixes: advice
             .fix_order

@@ -15,6 +15,7 @@ use crate::inference::{entropy_bits, normalize, without_slip, Belief, Reading};
 use crate::learning::{LearnedCounts, RowPrior};
 use crate::model::{LikelihoodRow, Model, DEFAULT_ROW, DONT_KNOW};
 use crate::next_step::{advise, information_gains, Advice};
+use crate::pacing::{CaseClock, ChecksArrive};
 use crate::repair::{
     cheapest_first, expected_cost_of_repair, most_likely_first, most_likely_first_until,
     optimal_order, updating_p_over_c,
@@ -24,7 +25,7 @@ use crate::session::{CheckResult, Session, SessionError};
 use crate::simulation::{reading_id, sample_case, translate, SimulatedCase};
 
 /// Options of `rdp-doctor model simulate [--model FILE] --n N --seed S [--slip E] [--dont-know D]
-/// [--learn-from M] [--never-run CHECK,...] [--json]`.
+/// [--learn-from M] [--never-run CHECK,...] [--checks parallel|on-request] [--json]`.
 #[derive(Debug, Clone)]
 pub struct SimulateOptions {
     /// The model file; the shipped model when None.
@@ -44,6 +45,9 @@ pub struct SimulateOptions {
     /// every case (the training cases too) takes them as not run. The same cases are drawn
     /// as without, so the two runs compare case for case.
     pub never_run: Vec<String>,
+    /// When check results reach the engine: as the deployment runs them (in parallel from the
+    /// case's start), or only when the engine asks for one.
+    pub checks: ChecksArrive,
     /// One JSON object instead of the table.
     pub json: bool,
 }
@@ -58,6 +62,7 @@ impl Default for SimulateOptions {
             dont_know: None,
             learn_from: None,
             never_run: Vec::new(),
+            checks: ChecksArrive::Parallel,
             json: false,
         }
     }
@@ -82,6 +87,8 @@ struct Report {
     cases: usize,
     /// The checks taken as never run (`--never-run`), in model order.
     never_run: Vec<String>,
+    /// When check results reached the engine: `parallel` or `on-request` (`--checks`).
+    checks: &'static str,
     seed: u64,
     slip: f64,
     dont_know: f64,
@@ -99,19 +106,26 @@ struct Report {
     top1_all_asked: f64,
     top3_all_asked: f64,
     reached_stop_all_asked: f64,
-    /// Questions and checks: every step counts, as the bound assumes.
+    /// Questions and checks the engine asked for: every step counts, as the bound assumes. A
+    /// check that came in by itself (`--checks parallel`) is not a step; one the employee
+    /// waited for is.
     mean_questions: f64,
     /// The same over the cases that reached the stop threshold: the steps it took to reach it.
     mean_questions_reaching_stop: f64,
     mean_employee_questions: f64,
     mean_checks: f64,
+    /// Checks recorded as their results came in, without the engine asking (parallel only).
+    mean_checks_in: f64,
+    /// `(H0 - H_stop)/(1 - h2(ε))`: a lower bound on the steps when every bit comes from an
+    /// answer the engine asked for. Checks that come in by themselves supply bits unasked.
     questions_lower_bound: f64,
     prior_entropy_bits: f64,
     stop_entropy_bits: f64,
     checklist_questions: f64,
     arbitrary_questions: f64,
     ecr_mean_seconds: f64,
-    /// Seconds spent on the questions and checks the engine asked for (their `cost`).
+    /// Seconds from the case's start until the engine stopped asking: the questions' `cost`,
+    /// and the checks' as `--checks` says (waited for in parallel, added up on request).
     asking_seconds: f64,
     /// Asking plus the ECR of the proposed fix order: the expected time of the whole case, the
     /// quantity ECO weighs against ECR.
@@ -139,8 +153,8 @@ struct Report {
     log_loss: f64,
     step_p50_us: Option<f64>,
     step_p99_us: Option<f64>,
-    /// Mean entropy of the causes removed per question or check, in bits (the bound assumes
-    /// 1 - h2(ε) per answer).
+    /// Mean entropy of the causes removed per question or check asked, in bits, the checks that
+    /// came in by themselves included (the bound assumes 1 - h2(ε) per answer).
     bits_per_step: f64,
     /// The part of the mean ECR spent on escalation after every proposed fix failed: the same
     /// for every order of the same fixes.
@@ -343,6 +357,7 @@ struct Tally {
     steps_reaching_stop: usize,
     questions: usize,
     checks: usize,
+    checks_in: usize,
     checklist_questions: usize,
     arbitrary_questions: usize,
     ecr_engine: f64,
@@ -350,7 +365,7 @@ struct Tally {
     ecr_most_likely_every_fix: f64,
     ecr_most_likely_cutoff: [f64; MOST_LIKELY_CUTOFFS.len()],
     ecr_most_likely_undominated: [f64; MOST_LIKELY_CUTOFFS.len()],
-    /// Summed `cost` of every question and check asked.
+    /// Summed seconds until the engine stopped asking.
     asking_seconds: f64,
     ecr_cheapest: f64,
     ecr_escalation: f64,
@@ -424,10 +439,15 @@ fn measure(
         let readings: Vec<Reading> = (0..case.readings.len())
             .map(|o| translate(engine, truth, o, case.readings[o]))
             .collect();
-        run_adaptive(engine, &readings, case.cause, threshold, &mut tally);
+        let case = Case {
+            readings: &readings,
+            cause: case.cause,
+            checks: options.checks,
+        };
+        run_adaptive(engine, &case, threshold, &mut tally);
         score_all_asked(engine, &readings, case.cause, threshold, &mut tally);
-        tally.checklist_questions += run_fixed(engine, &readings, &checklist, threshold);
-        tally.arbitrary_questions += run_fixed(engine, &readings, &arbitrary, threshold);
+        tally.checklist_questions += run_fixed(engine, &case, &checklist, threshold);
+        tally.arbitrary_questions += run_fixed(engine, &case, &arbitrary, threshold);
     }
 
     let n = options.n as f64;
@@ -436,7 +456,9 @@ fn measure(
     let stop_entropy = -threshold * threshold.log2()
         - (1.0 - threshold) * ((1.0 - threshold) / (causes - 1.0)).log2();
     let slip = truth.model().settings.slip;
-    let lower_bound = (prior_entropy - stop_entropy) / (1.0 - binary_entropy(slip));
+    let per_answer = 1.0 - binary_entropy(slip);
+    let lower_bound = (prior_entropy - stop_entropy) / per_answer;
+
     let ece = tally
         .bins
         .iter()
@@ -453,6 +475,7 @@ fn measure(
             .filter(|o| never_run.contains(o))
             .map(|o| truth.observation_id(o).to_owned())
             .collect(),
+        checks: options.checks.as_str(),
         seed: options.seed,
         slip,
         dont_know: truth.model().settings.dont_know_rate,
@@ -470,7 +493,9 @@ fn measure(
             / (tally.reached_stop as f64).max(1.0),
         mean_employee_questions: tally.questions as f64 / n,
         mean_checks: tally.checks as f64 / n,
+        mean_checks_in: tally.checks_in as f64 / n,
         questions_lower_bound: lower_bound,
+
         prior_entropy_bits: prior_entropy,
         stop_entropy_bits: stop_entropy,
         checklist_questions: tally.checklist_questions as f64 / n,
@@ -535,24 +560,44 @@ fn cause_figures(truth: &CompiledModel, by_cause: &[CauseTally], n: usize) -> Ve
     figures
 }
 
-/// Asks what the engine chooses until it stops; scores the final posterior and fix order.
-fn run_adaptive(
-    engine: &CompiledModel,
-    readings: &[Reading],
+/// One simulated case as the engine meets it.
+struct Case<'a> {
+    /// Per observation of the engine's model: what it would yield.
+    readings: &'a [Reading],
     cause: usize,
-    threshold: f64,
-    tally: &mut Tally,
-) {
+    checks: ChecksArrive,
+}
+
+/// Records in `belief` the checks whose results are in by `clock`; returns how many.
+fn record_arrived(
+    engine: &CompiledModel,
+    case: &Case,
+    clock: &CaseClock,
+    belief: &mut Belief,
+) -> usize {
+    let arrived = clock.arrived(engine, belief);
+    for &o in &arrived {
+        belief.observe(engine, o, case.readings[o]);
+    }
+    arrived.len()
+}
+
+/// Asks what the engine chooses until it stops, recording checks as they come in; scores
+/// the final posterior and fix order.
+fn run_adaptive(engine: &CompiledModel, case: &Case, threshold: f64, tally: &mut Tally) {
+    let (readings, cause) = (case.readings, case.cause);
     let mut belief = Belief::new(engine);
+    let mut clock = CaseClock::new(case.checks);
     let mut steps = 0;
     let advice = loop {
+        tally.checks_in += record_arrived(engine, case, &clock, &mut belief);
         let (advice, micros) = timed(|| advise(engine, &belief));
         tally.step_micros.extend(micros);
         match advice.next {
             Some(next) => {
                 steps += 1;
+                clock.take(engine, next.observation);
                 belief.observe(engine, next.observation, readings[next.observation]);
-                tally.asking_seconds += engine.observations[next.observation].cost;
                 match engine.observations[next.observation].source {
                     ObservationSource::Question(_) => tally.questions += 1,
                     ObservationSource::Check(_) => tally.checks += 1,
@@ -561,6 +606,7 @@ fn run_adaptive(
             None => break advice,
         }
     };
+    tally.asking_seconds += clock.elapsed();
     let posterior = &advice.posterior;
     let ranked = causes_ranked(posterior);
     let confidence = posterior[ranked[0]];
@@ -694,21 +740,23 @@ fn score_repairs(engine: &CompiledModel, advice: &Advice, tally: &mut Tally) {
     }
 }
 
-/// Asks in a fixed order (the intake first) until the top cause reaches the threshold.
-fn run_fixed(
-    engine: &CompiledModel,
-    readings: &[Reading],
-    order: &[usize],
-    threshold: f64,
-) -> usize {
+/// Asks in a fixed order (the intake first) until the top cause reaches the threshold,
+/// recording checks as they come in as the engine does; returns the steps asked.
+fn run_fixed(engine: &CompiledModel, case: &Case, order: &[usize], threshold: f64) -> usize {
     let mut belief = Belief::new(engine);
+    let mut clock = CaseClock::new(case.checks);
     let mut asked = 0;
     for &observation in order {
+        record_arrived(engine, case, &clock, &mut belief);
+        if belief.observed[observation].is_some() {
+            continue;
+        }
         let top = belief.posterior(engine).into_iter().fold(0.0, f64::max);
         if !engine.observations[observation].intake && top >= threshold {
             break;
         }
-        belief.observe(engine, observation, readings[observation]);
+        clock.take(engine, observation);
+        belief.observe(engine, observation, case.readings[observation]);
         asked += 1;
     }
     asked
@@ -773,6 +821,7 @@ const STEP_P99_TARGET_US: f64 = 1000.0;
 
 fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
     let verdict = |met: bool| if met { "met" } else { "NOT MET" };
+    let parallel = report.checks == ChecksArrive::Parallel.as_str();
     let parameters = match (report.learned_from, &report.learned_row_prior) {
         (Some(cases), Some(prior)) => format!(
             "parameters learned from {cases} simulated resolved cases (rows under a fitted prior: \
@@ -796,6 +845,15 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
         out,
         "RDP Doctor engine benchmark: model {}, {} cases, seed {}, slip {}, don't know {}, stop at {}, {}",
         report.model_version, report.cases, report.seed, report.slip, report.dont_know, report.stop_threshold, parameters
+    )?;
+    writeln!(
+        out,
+        "Checks: {}",
+        if parallel {
+            "in parallel, as the deployment runs them: every check starts with the case and is recorded once its result is in (its cost in seconds later); a question takes the employee its cost"
+        } else {
+            "on request: a check runs only when the engine asks for it, and takes its cost"
+        }
     )?;
     writeln!(out)?;
     writeln!(out, "| figure | value | target | |")?;
@@ -845,7 +903,14 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
         (
             "mean questions and checks asked until the engine stops".into(),
             format!("{:.2}", report.mean_questions),
-            format!("≤ {QUESTIONS_OVER_BOUND_TARGET} × bound (is {ratio:.2} ×)"),
+            if parallel {
+                format!(
+                    "≤ {QUESTIONS_OVER_BOUND_TARGET} × bound (is {ratio:.2} ×: checks that came in \
+                     gave bits unasked)"
+                )
+            } else {
+                format!("≤ {QUESTIONS_OVER_BOUND_TARGET} × bound (is {ratio:.2} ×)")
+            },
             verdict(ratio <= QUESTIONS_OVER_BOUND_TARGET),
         ),
         (
@@ -862,11 +927,27 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
                 "{:.2} / {:.2}",
                 report.mean_employee_questions, report.mean_checks
             ),
-            String::new(),
+            if parallel {
+                "checks waited for".to_owned()
+            } else {
+                String::new()
+            },
             "",
         ),
         (
-            "  information gained per question or check (bits)".into(),
+            "checks recorded as they came in, without being asked for (not steps)".into(),
+            format!("{:.2}", report.mean_checks_in),
+            String::new(),
+            "",
+        ),
+
+        (
+            if parallel {
+                "  information gained per question or check, the checks that came in included (bits)"
+                    .into()
+            } else {
+                "  information gained per question or check (bits)".into()
+            },
             format!("{:.3}", report.bits_per_step),
             format!(
                 "the bound assumes {:.3} per answer",
@@ -885,6 +966,7 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
             String::new(),
             "",
         ),
+
         (
             "fixed checklist ordered by prior information gain".into(),
             format!("{:.2}", report.checklist_questions),
