@@ -493,15 +493,38 @@ pub async fn apply(
     id: Uuid,
     action: &Action,
 ) -> Result<DiagnosisView, DiagnosisError> {
+    apply_with(pool, model, id, action, Recorded::Replace).await
+}
+
+/// What a check result does to one the session already holds for the same check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// The new result replaces it (what the server learns itself, or a caller of the API).
+    Replace,
+    /// The session keeps it (the catch-up's reading of finished runs, which may be older than
+    /// what the server recorded meanwhile).
+    Keep,
+}
+
+async fn apply_with(
+    pool: &PgPool,
+    model: &DiagnosisModel,
+    id: Uuid,
+    action: &Action,
+    recorded: Recorded,
+) -> Result<DiagnosisView, DiagnosisError> {
     let compiled = model.current();
     let mut tx = pool.begin().await?;
     let mut row = fetch_session(&mut tx, id, true)
         .await?
         .ok_or(DiagnosisError::SessionNotFound)?;
     if let Action::Check { check, result } = action {
-        if row.session.check_results().get(check) == Some(result) && !row.session.is_closed() {
+        let held = row.session.check_results().get(check);
+        let unchanged = held == Some(result) || (recorded == Recorded::Keep && held.is_some());
+        if unchanged && !row.session.is_closed() {
             // The same evidence again (a finished check and the portal's catch-up can both
-            // record it): nothing changes, and the history keeps one entry.
+            // record it), or a catch-up that finds the check recorded meanwhile: nothing
+            // changes, and the history keeps one entry.
             drop(tx);
             let state = session_state(&compiled, &row.session, id)?;
             return Ok(view(&compiled, id, row, state));
@@ -1165,7 +1188,7 @@ async fn skip_checks_while_locked(pool: &PgPool, model: &DiagnosisModel, case_id
             check: check.clone(),
             result,
         };
-        match apply(pool, model, view.id, &action).await {
+        match apply_with(pool, model, view.id, &action, Recorded::Keep).await {
             Ok(_) => tracing::debug!(case.id = %case_id, check, "check caught up in the diagnosis"),
             // Recorded meanwhile (the session may also have closed): nothing more to do here.
             Err(DiagnosisError::Refused(_)) => {}
