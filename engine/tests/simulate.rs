@@ -196,6 +196,8 @@ fn the_table_shows_targets_and_learning_runs() {
         "the order alone",
         "expected calibration error",
         "step latency p99",
+        "checks recorded as they came in",
+        "Checks: in parallel, as the deployment runs them",
         "Per true cause, worst top-1 first",
     ] {
         assert!(table.contains(figure), "missing {figure}:\n{table}");

@@ -456,9 +456,7 @@ fn measure(
     let stop_entropy = -threshold * threshold.log2()
         - (1.0 - threshold) * ((1.0 - threshold) / (causes - 1.0)).log2();
     let slip = truth.model().settings.slip;
-    let per_answer = 1.0 - binary_entropy(slip);
-    let lower_bound = (prior_entropy - stop_entropy) / per_answer;
-
+    let lower_bound = (prior_entropy - stop_entropy) / (1.0 - binary_entropy(slip));
     let ece = tally
         .bins
         .iter()
@@ -495,7 +493,6 @@ fn measure(
         mean_checks: tally.checks as f64 / n,
         mean_checks_in: tally.checks_in as f64 / n,
         questions_lower_bound: lower_bound,
-
         prior_entropy_bits: prior_entropy,
         stop_entropy_bits: stop_entropy,
         checklist_questions: tally.checklist_questions as f64 / n,
@@ -935,13 +932,6 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
             "",
         ),
         (
-            "checks recorded as they came in, without being asked for (not steps)".into(),
-            format!("{:.2}", report.mean_checks_in),
-            String::new(),
-            "",
-        ),
-
-        (
             if parallel {
                 "  information gained per question or check, the checks that came in included (bits)"
                     .into()
@@ -956,6 +946,12 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
             "",
         ),
         (
+            "checks recorded as they came in, without being asked for (not steps)".into(),
+            format!("{:.2}", report.mean_checks_in),
+            String::new(),
+            "",
+        ),
+        (
             format!(
                 "lower bound (H0 - H_stop)/(1 - h2(ε)) = ({:.2} - {:.2})/{:.3}",
                 report.prior_entropy_bits,
@@ -966,7 +962,6 @@ fn write_table(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
             String::new(),
             "",
         ),
-
         (
             "fixed checklist ordered by prior information gain".into(),
             format!("{:.2}", report.checklist_questions),
