@@ -327,9 +327,9 @@ fn serde_name<T: Serialize>(value: &T) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The portal's rule for a check the engine wants next, from the case's runs of it: wait
-/// while one is still running (None); otherwise record what a finished run found, or, when
-/// no run found anything the model reads, that the check did not run (no evidence).
+/// The portal's rule for one of the model's checks, from the case's runs of it: wait while
+/// one is still running (None); otherwise record what a finished run found, or, when no run
+/// found anything the model reads, that the check did not run (no evidence).
 pub fn catch_up_check(check: &str, runs: &[CheckRunView]) -> Option<CheckResult> {
     if check == CREDSSP_CHECK {
         return credssp_consistency(runs);

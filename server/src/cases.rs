@@ -86,8 +86,8 @@ impl CaseAgents {
     }
 }
 
-/// The checks a new case starts with, all queued at once so that each has its result
-/// ready, or nearly, when the diagnosis asks for it (they only read, never change):
+/// The checks a new case starts with, all queued at once (they only read, never change);
+/// the diagnosis records each result as soon as it is in:
 ///
 /// - from the employee's agent and from the server: can they reach the port; from the
 ///   employee's agent: what the RDP server answers (security protocols, TLS certificate),

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use agent_client::wire::CheckReport;
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Utc};
 use engine::articles::cascade_attribution;
@@ -1000,24 +999,6 @@ pub async fn apply_to_case(
     }
 }
 
-/// Feeds a finished check into the case's diagnosis. A check the model does not know, or
-/// an outcome already recorded, changes nothing and is not an error for the dispatcher.
-pub async fn record_check_for_case(
-    pool: &PgPool,
-    model: &DiagnosisModel,
-    case_id: Uuid,
-    catalogue_id: &str,
-    run_by_server: bool,
-    report: &CheckReport,
-) {
-    let Some((check, outcome)) =
-        app::diagnosis::check_evidence(catalogue_id, run_by_server, report)
-    else {
-        return;
-    };
-    record_outcome_for_case(pool, model, case_id, check, outcome).await;
-}
-
 /// Records what the server knows of the host's agent as the model's `host-heartbeat`
 /// check: heartbeats `recent` or `stopped`. A model without that check does not use it.
 pub async fn record_host_heartbeat(
@@ -1120,52 +1101,11 @@ pub fn portal_model(model: &DiagnosisModel) -> app::diagnosis::PortalModel {
 /// ran it (not run: no evidence). Every check starts with the case, so the employee is never
 /// asked what a check has already told, and waits only when the engine wants a check still
 /// in flight.
+///
+/// Finished runs call this concurrently and need no lock between them: each pass reads the
+/// runs after its own run's end is stored, so a run is always read as over by some pass, and
+/// a check another pass recorded first is kept (`Recorded::Keep`), adding no history entry.
 pub async fn catch_up_on_checks(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
-    // Finished checks call this concurrently: one pass at a time per case, or two passes
-    // would record the same check twice. A pass waits for the one under way rather than
-    // leaving the work to it: that pass may have read a run as still going just before it
-    // finished, and then nobody would look again. The lock belongs to a transaction, so it
-    // is released however the pass ends.
-    let open: sqlx::Result<bool> = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM diagnosis_sessions WHERE case_id = $1 AND status = 'open')",
-    )
-    .bind(case_id)
-    .fetch_one(pool)
-    .await;
-    if !matches!(open, Ok(true)) {
-        return;
-    }
-    let key = i64::from_le_bytes(case_id.as_bytes()[..8].try_into().unwrap_or_default());
-    let lock = match lock_case(pool, key).await {
-        Ok(lock) => lock,
-        Err(e) => {
-            tracing::warn!(case.id = %case_id, error = %e, "could not advance the case's diagnosis");
-            return;
-        }
-    };
-    skip_checks_while_locked(pool, model, case_id).await;
-    let _ = lock.rollback().await;
-}
-
-/// A transaction holding the advisory lock `key`. Waiting holds no pooled connection: the
-/// lock is tried every 50 ms, for 10 s at most.
-async fn lock_case(pool: &PgPool, key: i64) -> anyhow::Result<Transaction<'static, Postgres>> {
-    for _ in 0..200 {
-        let mut lock = pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(key)
-            .fetch_one(&mut *lock)
-            .await?;
-        if locked {
-            return Ok(lock);
-        }
-        drop(lock);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    Err(anyhow!("another pass held the case for 10 s"))
-}
-
-async fn skip_checks_while_locked(pool: &PgPool, model: &DiagnosisModel, case_id: Uuid) {
     let view = match latest_for_case(pool, model, case_id).await {
         Ok(Some(view)) if !view.closed => view,
         Ok(_) => return,

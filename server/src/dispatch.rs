@@ -599,10 +599,6 @@ impl Dispatcher {
 
     /// Stores how the attempt ended; only the attempt that holds the run may finish it.
     async fn record(&self, attempt: &Attempt, outcome: Outcome) -> sqlx::Result<()> {
-        let evidence = match &outcome {
-            Outcome::Succeeded(JobResult::Check(report)) => Some(report.clone()),
-            _ => None,
-        };
         let fix_action_id = match &outcome {
             Outcome::Succeeded(JobResult::Fix(response)) => Some(response.action.action_id.clone()),
             _ => None,
@@ -689,20 +685,8 @@ impl Dispatcher {
         announce_case_change(&mut tx, attempt.case_id).await?;
         tx.commit().await?;
         if attempt.kind != "fix" {
-            if let (Some(report), Ok(Work::Check(spec))) = (evidence, attempt.work()) {
-                let by_server = attempt.runner == "server";
-                crate::diagnosis::record_check_for_case(
-                    &self.pool,
-                    &self.diagnosis,
-                    attempt.case_id,
-                    spec.id(),
-                    by_server,
-                    &report,
-                )
-                .await;
-            }
-            // A run that ended without a report is over too: the diagnosis may have been
-            // waiting for it, and now takes it as not run.
+            // The run is over, with a report or without: the diagnosis records what it found,
+            // or takes the check as not run once none of its runs found anything.
             crate::diagnosis::catch_up_on_checks(&self.pool, &self.diagnosis, attempt.case_id)
                 .await;
             announce_case_change(&mut *self.pool.acquire().await?, attempt.case_id).await?;

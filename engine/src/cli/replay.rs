@@ -28,8 +28,8 @@ pub struct ReplayOptions {
     pub checks: ChecksArrive,
 }
 
-/// One input line: what is known about a past case. Questions and checks not listed count as
-/// not answerable (no evidence) when the engine asks them.
+/// One input line: what is known about a past case. A question not listed counts as not
+/// answerable when the engine asks it; a check not listed as not run (no evidence).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReplayCase {
